@@ -1,0 +1,72 @@
+# Every target installs what it needs first, so `make run` and `make test` work on a fresh
+# machine that has Python 3.11 (the bot) and Python 3.10 (Rasa, found through pyenv).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+RASA_VENV := .rasa-venv
+BOT := $(VENV)/bin/bot
+RASA_REQUIREMENTS := bot/nlu/requirements-rasa.txt
+
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: help
+help: ## Show the targets
+	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python python3.11
+	@touch $@
+
+$(RASA_VENV)/.installed: $(UV) $(RASA_REQUIREMENTS) scripts/find-python310
+	@py310=$$(scripts/find-python310) && \
+	  $(UV) venv --allow-existing --python "$$py310" $(RASA_VENV) && \
+	  $(UV) pip install --python $(RASA_VENV)/bin/python -r $(RASA_REQUIREMENTS)
+	@touch $@
+
+.PHONY: install
+install: $(VENV)/.synced $(RASA_VENV)/.installed ## Install the bot and the Rasa environment
+
+.PHONY: rasa-venv
+rasa-venv: $(RASA_VENV)/.installed ## Install Rasa 3.6 in its own Python 3.10 environment
+
+.PHONY: model
+model: install ## Train the NLU model (skipped when data and config are unchanged)
+	$(BOT) nlu train
+
+.PHONY: run
+run: model ## Start everything on the embedded defaults
+	$(BOT) nlu serve
+
+.PHONY: test
+test: model ## Run the whole test suite
+	$(VENV)/bin/pytest
+
+.PHONY: lint
+lint: $(VENV)/.synced ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+.PHONY: eval-nlu
+eval-nlu: model ## Score the NLU on the dev set
+	$(BOT) nlu eval tests/data/nlu_dev.jsonl
+
+.PHONY: compare-nlu
+compare-nlu: install ## Cross-validate the candidate pipelines (slow; writes var/nlu-compare)
+	$(VENV)/bin/python -m bot.nlu.compare
+
+.PHONY: bench-nlu
+bench-nlu: model ## NLU parse latency and throughput through the bot's client
+	$(VENV)/bin/python -m benchmarks.bench_nlu
+
+.PHONY: clean
+clean: ## Remove environments, models and local data
+	rm -rf $(TOOLS) $(VENV) $(RASA_VENV) models var

@@ -1,0 +1,1 @@
+"""Client of the centre's case system (see docs/backend-api.md)."""

@@ -1,0 +1,1 @@
+"""Chatbot front door for grassroots dispute-resolution centres."""

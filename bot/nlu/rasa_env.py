@@ -1,0 +1,39 @@
+"""Where the Rasa environment is and how to run its commands.
+
+Rasa lives in its own Python 3.10 environment (``.rasa-venv``, made by ``make rasa-venv``);
+this module is the only place that knows how to call into it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class RasaNotInstalled(RuntimeError):
+    pass
+
+
+def rasa_executable(rasa_venv: Path) -> Path:
+    exe = rasa_venv / "bin" / "rasa"
+    if not exe.exists():
+        raise RasaNotInstalled(
+            f"Rasa is not installed at {rasa_venv}. Run `make rasa-venv` "
+            "(it needs Python 3.10, found through pyenv), or set BOT_NLU_URL to a running Rasa server."
+        )
+    return exe
+
+
+def rasa_environment() -> dict[str, str]:
+    """Environment for Rasa subprocesses: quiet TensorFlow, no telemetry, single-threaded BLAS."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "RASA_TELEMETRY_ENABLED": "false",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "PYTHONWARNINGS": "ignore",
+            "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1"),
+        }
+    )
+    return env

@@ -1,0 +1,65 @@
+"""All configuration, read from environment variables prefixed ``BOT_`` and an optional ``.env``.
+
+Settings are built by whoever starts a process (the CLI, the app factory, a test) and passed
+down; nothing reads them at import time.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The repository root: knowledge/, bot/nlu/data and models/ are found relative to it.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Environment = Field(Environment.DEVELOPMENT, description="development or production")
+    log_level: str = Field("INFO", description="Log level of the bot's own logs")
+    data_dir: Path = Field(PROJECT_ROOT / "var", description="Where the embedded database and logs live")
+    knowledge_dir: Path = Field(
+        PROJECT_ROOT / "knowledge", description="Dispute types, urgent patterns, replies, FAQs"
+    )
+
+    # --- NLU (Rasa) ---
+    nlu_url: str | None = Field(
+        None, description="Address of a running Rasa server; unset: the bot starts and manages its own"
+    )
+    nlu_token: SecretStr | None = Field(
+        None, description="Rasa `--auth-token`; generated per run when the bot manages Rasa itself"
+    )
+    nlu_port: int = Field(5005, description="Port of the managed Rasa server (always bound to 127.0.0.1)")
+    nlu_timeout: float = Field(3.0, gt=0, description="Seconds one parse request may take")
+    nlu_retries: int = Field(1, ge=0, description="Extra attempts after a failed parse request")
+    nlu_startup_timeout: float = Field(240.0, gt=0, description="Seconds to wait for Rasa to load a model")
+    nlu_urgent_threshold: float = Field(
+        0.5, ge=0, le=1, description="Model confidence from which `urgent_risk` alone raises an alarm"
+    )
+    rasa_venv: Path = Field(
+        PROJECT_ROOT / ".rasa-venv", description="The Python 3.10 environment that holds Rasa"
+    )
+    nlu_project_dir: Path = Field(
+        PROJECT_ROOT / "bot" / "nlu", description="Rasa project: config.yml, data/, jieba_dict/"
+    )
+    model_dir: Path = Field(PROJECT_ROOT / "models", description="Where trained NLU models are kept")
+    max_message_chars: int = Field(
+        1000, ge=10, description="Longer messages are cut to this length before classification"
+    )
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env is Environment.PRODUCTION and self.nlu_url and self.nlu_token is None:
+            raise ValueError("BOT_NLU_TOKEN must be set in production when BOT_NLU_URL points to a server")
+        return self

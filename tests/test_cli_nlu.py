@@ -1,0 +1,95 @@
+"""The `bot nlu` command-line contract, run as a resident of the shell would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.nlu.server import ManagedRasaServer, free_port
+from bot.settings import Settings
+
+pytestmark = pytest.mark.rasa
+
+BOT = str(Path(sys.executable).parent / "bot")
+
+
+def run_bot(
+    args: list[str], settings: Settings, *, stdin: str = "", **env: str
+) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "BOT_DATA_DIR": str(settings.data_dir), **env}
+    return subprocess.run(
+        [BOT, *args], input=stdin, capture_output=True, text=True, env=environment, timeout=600, check=False
+    )
+
+
+def test_classify_writes_one_json_object_per_line(rasa_server: ManagedRasaServer, settings: Settings) -> None:
+    lines = ["公司拖欠工资三个月了", "", "😡😡", "他拿着刀在我家门口", "你好"]
+    result = run_bot(
+        ["nlu", "classify"], settings, stdin="\n".join(lines) + "\n",
+        BOT_NLU_URL=rasa_server.url, BOT_NLU_TOKEN=rasa_server.token,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["text"] for r in rows] == lines
+    for row in rows:
+        assert {"text", "intent", "dispute_type", "confidence", "urgent"} <= set(row)
+    assert (rows[0]["intent"], rows[0]["dispute_type"]) == ("report_dispute", "labor")
+    assert (
+        rows[3]["urgent"] is True and rows[3]["intent"] == "urgent_risk" and rows[3]["dispute_type"] is None
+    )
+    assert rows[4]["intent"] == "greet" and rows[4]["dispute_type"] is None
+
+
+def test_classify_starts_its_own_server_when_none_answers(settings: Settings) -> None:
+    result = run_bot(
+        ["nlu", "classify"], settings, stdin="楼上漏水\n", BOT_NLU_URL=f"http://127.0.0.1:{free_port()}",
+        BOT_NLU_PORT=str(free_port()),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout)
+    assert row["dispute_type"] == "neighbor"
+
+
+def test_eval_prints_the_figures(rasa_server: ManagedRasaServer, settings: Settings, tmp_path: Path) -> None:
+    dev = tmp_path / "dev.jsonl"
+    rows = [
+        {"text": "老板不发工资", "intent": "report_dispute", "dispute_type": "labor"},
+        {"text": "我不想活了", "intent": "urgent_risk", "dispute_type": None},
+        {"text": "谢谢", "intent": "thanks", "dispute_type": None},
+    ]
+    dev.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    result = run_bot(
+        ["nlu", "eval", str(dev), "--json"],
+        settings,
+        BOT_NLU_URL=rasa_server.url,
+        BOT_NLU_TOKEN=rasa_server.token,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["count"] == 3
+    assert report["urgent_recall"] == 1.0
+    assert set(report) >= {"intent_accuracy", "dispute_type_accuracy", "dispute_type_macro_f1", "per_type"}
+
+
+def test_train_skips_when_nothing_changed(settings: Settings, trained_model: Path) -> None:
+    result = run_bot(["nlu", "train"], settings)
+    assert result.returncode == 0, result.stderr
+    assert "up to date" in result.stdout
+
+
+def test_find_python310_fails_with_a_clear_message() -> None:
+    script = Path(__file__).resolve().parent.parent / "scripts" / "find-python310"
+    bogus = subprocess.run(
+        [str(script)],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "BOT_RASA_PYTHON": "/nope"},
+    )
+    assert bogus.returncode == 1 and "not a Python 3.10" in bogus.stderr
+    none = subprocess.run([str(script)], capture_output=True, text=True, env={"PATH": "/nonexistent"})
+    assert none.returncode == 1 and "needs Python 3.10" in none.stderr
