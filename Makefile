@@ -43,7 +43,8 @@ model: install ## Train the NLU model (skipped when data and config are unchange
 
 .PHONY: run
 run: model ## Start everything on the embedded defaults
-	$(BOT) nlu serve
+	$(BOT) db upgrade
+	$(BOT) run
 
 .PHONY: test
 test: model ## Run the whole test suite

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import typer
 
+from bot.cli_chat import chat_command
 from bot.cli_nlu import nlu_app
+from bot.cli_ops import cases_app, db_app
+from bot.cli_run import run_command
 
 app = typer.Typer(help="Chatbot front door for dispute-resolution centres.", no_args_is_help=True)
 app.add_typer(nlu_app, name="nlu")
+app.add_typer(db_app, name="db")
+app.add_typer(cases_app, name="cases")
+app.command("chat")(chat_command)
+app.command("run")(run_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

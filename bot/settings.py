@@ -33,6 +33,15 @@ class Settings(BaseSettings):
         PROJECT_ROOT / "knowledge", description="Dispute types, urgent patterns, replies, FAQs"
     )
 
+    http_host: str = Field("127.0.0.1", description="Address the bot's web server binds to")
+    http_port: int = Field(8000, description="Port of the bot's web server (web chat, webhooks, admin)")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL (postgresql://…); unset: SQLite file bot.db in BOT_DATA_DIR"
+    )
+    timezone: str = Field(
+        "Asia/Shanghai", description="The centre's time zone (reference numbers, opening hours)"
+    )
+
     # --- NLU (Rasa) ---
     nlu_url: str | None = Field(
         None, description="Address of a running Rasa server; unset: the bot starts and manages its own"
@@ -54,6 +63,9 @@ class Settings(BaseSettings):
         PROJECT_ROOT / "bot" / "nlu", description="Rasa project: config.yml, data/, jieba_dict/"
     )
     model_dir: Path = Field(PROJECT_ROOT / "models", description="Where trained NLU models are kept")
+    faq_threshold: float = Field(
+        3.5, ge=0, description="FAQ retrieval score below which the bot says it is not sure"
+    )
     max_message_chars: int = Field(
         1000, ge=10, description="Longer messages are cut to this length before classification"
     )

@@ -1,0 +1,1 @@
+"""Cases: the centre's steps, and what the bot keeps of each case it filed."""

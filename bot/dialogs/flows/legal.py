@@ -1,0 +1,58 @@
+"""Legal FAQ: answer a legal question from the FAQs, with its legal basis, then offer to
+register the problem.
+
+```mermaid
+stateDiagram-v2
+    [*] --> answer: ask_legal / 法律咨询
+    answer --> offer: FAQ found → answer + 依据 + 需要帮您登记求助吗？
+    answer --> [*]: not sure → offer 登记 / 转人工, miss recorded
+    offer --> report: 需要
+    offer --> [*]: 不用了
+```
+"""
+
+from __future__ import annotations
+
+from bot.dialogs import parsing
+from bot.dialogs.flows import report
+from bot.dialogs.messages import Outbound
+from bot.dialogs.state import ConversationState
+from bot.dialogs.turn import Step, Turn
+from bot.dialogs.work import FaqMiss
+
+FLOW = "legal"
+
+
+def answer_replies(turn: Turn) -> tuple[tuple[Outbound, ...], str | None, FaqMiss | None]:
+    """The answer to the turn's question, the FAQ's dispute type, and a miss when not sure."""
+    result = turn.svc.faqs.index().search(turn.text, dispute_type=turn.nlu.dispute_type)
+    faq = result.best
+    if faq is None:
+        miss = FaqMiss(turn.text, turn.nlu.dispute_type, tuple(c.faq.id for c in result.candidates))
+        return (turn.say("faq.not_sure"),), None, miss
+    reply = turn.say("faq.answer", answer=faq.answer, basis=faq.basis_text() or "—")
+    return (reply,), faq.dispute_type or turn.nlu.dispute_type, None
+
+
+def ask_question(turn: Turn, state: ConversationState) -> Step:
+    return Step(state.goto(FLOW, "ask"), (turn.say("faq.ask_question"),))
+
+
+def answer(turn: Turn, state: ConversationState) -> Step:
+    replies, dispute_type, miss = answer_replies(turn)
+    if miss:
+        return Step(state.idle(), replies, (miss,))
+    return Step(state.goto(FLOW, "offer", {"dispute_type": dispute_type}), replies)
+
+
+async def on_message(turn: Turn, state: ConversationState) -> Step | None:
+    if state.step == "ask":
+        return answer(turn, state)
+    if state.step == "offer":
+        if parsing.is_yes(turn.text):
+            return await report.start(
+                turn, state.idle(), dispute_type=state.slots.get("dispute_type"), describe=False
+            )
+        if parsing.is_no(turn.text):
+            return Step(state.idle(), (turn.say("faq.declined"),))
+    return None  # something else: the router treats it as a new request

@@ -1,0 +1,60 @@
+"""What the engine needs from the outside world, as protocols. ``bot/storage`` implements them
+with SQLAlchemy; nothing here knows about databases."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.dialogs.messages import Inbound, Outbound
+from bot.dialogs.state import ConversationState
+from bot.dialogs.work import Work
+from bot.nlu.classifier import Classification
+
+
+class Classifies(Protocol):
+    async def classify(self, raw_text: str) -> Classification: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    reference: str
+    dispute_type: str
+    #: The centre's step code (accepted, mediation, …), or None while not yet filed.
+    step: str | None
+    phone_last4: str
+    channel: str
+    user_id: str
+
+
+class CaseDesk(Protocol):
+    """What flows may read about cases, and the reference numbers they hand out."""
+
+    async def allocate_reference(self) -> str: ...
+
+    async def cases_of(self, channel: str, user_id: str) -> list[CaseView]: ...
+
+    async def find_case(self, reference: str) -> CaseView | None: ...
+
+
+class TurnTransaction(CaseDesk, Protocol):
+    async def load_state(self) -> ConversationState: ...
+
+    async def save_state(self, state: ConversationState) -> None: ...
+
+    async def add_work(self, work: Work) -> None: ...
+
+    async def record_message(self, inbound: Inbound, replies: tuple[Outbound, ...]) -> None: ...
+
+    async def replay(self, message_id: str) -> tuple[Outbound, ...] | None: ...
+
+
+class DuplicateMessage(Exception):
+    """Another process recorded the same (channel, message id) first."""
+
+
+class TurnStore(Protocol):
+    async def replay(self, channel: str, message_id: str) -> tuple[Outbound, ...] | None: ...
+
+    def transaction(self, channel: str, user_id: str) -> AbstractAsyncContextManager[TurnTransaction]: ...

@@ -1,0 +1,130 @@
+"""Which flow a message goes to. Read top to bottom: the first rule that applies wins.
+
+1. An unfinished conversation idle for 30 minutes expires; a report is set aside to resume.
+2. Nothing to read (no text, image or location): ask again.
+3. Urgent risk interrupts anything.
+4. Exact commands (帮助/菜单, 取消, 重新开始, 继续, 转人工, 查进度…) work at any point.
+5. The active flow gets the message (it may decline it: then it is a new request).
+6. A number answers the menu.
+7. The NLU's intent picks a flow; without the NLU the numbered menu is shown.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import timedelta
+
+from bot.dialogs import parsing
+from bot.dialogs.flows import general, handoff, legal, progress, report, urgent
+from bot.dialogs.parsing import Command
+from bot.dialogs.state import ConversationState
+from bot.dialogs.turn import Step, Turn
+from bot.nlu.labels import Intent
+
+IDLE_EXPIRY = timedelta(minutes=30)
+
+_FLOWS = {
+    report.FLOW: report.on_message,
+    progress.FLOW: progress.on_message,
+    legal.FLOW: legal.on_message,
+}
+
+
+class Router:
+    def __init__(self, administrative: re.Pattern[str]) -> None:
+        self._administrative = administrative
+
+    async def route(self, turn: Turn, state: ConversationState) -> Step:
+        notices = []
+        if state.flow and state.last_active and turn.now - state.last_active > IDLE_EXPIRY:
+            state = state.pause() if state.flow == report.FLOW else state.idle()
+            if state.paused:
+                notices.append(turn.say("resume_offer"))
+        if turn.nlu.phones or parsing.find_phones(turn.text):
+            state = state.remember_phones([*turn.nlu.phones, *parsing.find_phones(turn.text)])
+        if turn.nlu.truncated:
+            notices.append(turn.say("too_long", limit=len(turn.text)))
+        step = await self._decide(turn, state)
+        step = step.before(*notices)
+        return replace(step, state=replace(step.state, last_active=turn.now))
+
+    async def _decide(self, turn: Turn, state: ConversationState) -> Step:
+        inbound = turn.inbound
+        if not turn.text and not inbound.attachments and inbound.location is None:
+            return Step(state, (turn.say("empty"),))
+        if turn.nlu.urgent:
+            return urgent.interrupt(turn, state)
+
+        command = parsing.parse_command(turn.text)
+        if command is not None:
+            return await self._command(command, turn, state)
+
+        if state.flow in _FLOWS:
+            handled = await _FLOWS[state.flow](turn, state)
+            if handled is not None:
+                return handled
+            state = state.idle()
+
+        if state.flow == general.FLOW:
+            choice = parsing.parse_number(turn.text, general.MENU_SIZE)
+            if choice is not None:
+                return await self._menu_choice(choice, turn, state)
+            state = state.idle()
+
+        if not turn.text:  # an image or a location outside a report
+            return Step(state, (turn.say("image_received"),))
+        return await self._by_intent(turn, state)
+
+    async def _command(self, command: Command, turn: Turn, state: ConversationState) -> Step:
+        match command:
+            case Command.HELP:
+                return general.menu(turn, state)
+            case Command.CANCEL:
+                return general.cancel(turn, state)
+            case Command.RESTART:
+                return general.restart(turn, state)
+            case Command.RESUME:
+                if state.paused is None:
+                    return Step(state, (turn.say("resume_nothing"),))
+                resumed = state.resume()
+                again = await report.reprompt(turn, resumed)
+                return again.before(turn.say("resumed"))
+            case Command.HANDOFF:
+                return handoff.request(turn, state)
+            case Command.PROGRESS:
+                return await progress.start(turn, state.idle())
+            case Command.REPORT:
+                return await report.start(turn, state.idle(), describe=False)
+            case Command.LEGAL:
+                return legal.ask_question(turn, state.idle())
+
+    async def _menu_choice(self, choice: int, turn: Turn, state: ConversationState) -> Step:
+        command = {1: Command.REPORT, 2: Command.PROGRESS, 3: Command.LEGAL, 4: Command.HANDOFF}[choice]
+        return await self._command(command, turn, state.idle())
+
+    async def _by_intent(self, turn: Turn, state: ConversationState) -> Step:
+        nlu = turn.nlu
+        if nlu.intent is None:  # the NLU is down: a numbered menu keeps every flow usable
+            return general.menu(turn, state.idle(), nlu_down=True)
+        match nlu.intent:
+            case Intent.REPORT_DISPUTE:
+                return await report.start(turn, state)
+            case Intent.ASK_LEGAL:
+                return legal.answer(turn, state)
+            case Intent.CHECK_PROGRESS:
+                return await progress.start(turn, state)
+            case Intent.HUMAN_HANDOFF:
+                return handoff.request(turn, state)
+            case Intent.GREET:
+                return general.greet(turn, state)
+            case Intent.GOODBYE:
+                return general.goodbye(turn, state)
+            case Intent.THANKS:
+                return general.thanks(turn, state)
+            case Intent.CANCEL:
+                return general.cancel(turn, state)
+            case Intent.OUT_OF_SCOPE:
+                return general.out_of_scope(turn, state, self._administrative)
+            case Intent.URGENT_RISK | Intent.AFFIRM | Intent.DENY:
+                return general.not_understood(turn, state)

@@ -1,0 +1,52 @@
+"""Outgoing work a turn produces. The engine saves it in the same transaction as the new state;
+workers (the outbox) carry it to the case system later."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class CaseReport:
+    reference: str
+    channel: str
+    user_id: str
+    dispute_type: str
+    description: str
+    place: str
+    occurred: str
+    other_party: str | None
+    name: str | None  # None: anonymous
+    phone: str
+    attachments: tuple[str, ...] = ()
+    location: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """Imminent danger: goes to the on-duty staff before anything else."""
+
+    channel: str
+    user_id: str
+    text: str
+    categories: tuple[str, ...]
+    self_harm: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    channel: str
+    user_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FaqMiss:
+    """A legal question the FAQs could not answer, for the volunteers' queue."""
+
+    text: str
+    dispute_type: str | None
+    candidates: tuple[str, ...] = field(default_factory=tuple)
+
+
+Work = CaseReport | Escalation | Handoff | FaqMiss

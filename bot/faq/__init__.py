@@ -1,0 +1,1 @@
+"""Legal-education FAQs: the entries, their YAML files, and retrieval."""

@@ -1,0 +1,1 @@
+"""Channel adapters: turn a platform's payload into an Inbound, render the engine's Outbounds back."""

@@ -1,0 +1,28 @@
+"""``/healthz`` (the process is up) and ``/readyz`` (it can do its job: NLU and database answer)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import text
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request, response: Response) -> dict[str, str]:
+    runtime = request.app.state.runtime
+    checks = {"nlu": "ok" if await runtime.nlu.client.is_ready() else "down"}
+    try:
+        async with runtime.database.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception:  # any failure means "not ready"
+        checks["database"] = "down"
+    if any(v != "ok" for v in checks.values()):
+        response.status_code = 503
+    return checks

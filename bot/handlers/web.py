@@ -1,0 +1,91 @@
+"""The web chat channel: a page at ``/chat`` and a small JSON API it talks to.
+
+The resident is identified by a random, unguessable id in an HttpOnly cookie; the page sends
+a fresh message id with each message and reuses it on retry, so a retried request is answered
+from the record and never steps the dialog twice.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Cookie, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
+
+from bot.dialogs.engine import DialogEngine
+from bot.dialogs.messages import Inbound, Outbound
+
+CHANNEL = "web"
+COOKIE = "chat_uid"
+MAX_TEXT = 20_000  # longer than any message a resident types; the engine caps what it reads
+
+templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
+router = APIRouter()
+
+
+class MessageIn(BaseModel):
+    message_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    text: str = Field(max_length=MAX_TEXT)
+
+
+class ReplyOut(BaseModel):
+    text: str
+    options: list[str]
+    links: list[dict[str, str]]
+    key: str
+
+
+class MessagesOut(BaseModel):
+    replies: list[ReplyOut]
+
+
+def _engine(request: Request) -> DialogEngine:
+    engine: DialogEngine = request.app.state.runtime.engine
+    return engine
+
+
+def _reply(outbound: Outbound) -> ReplyOut:
+    links = [{"title": link.title, "url": link.url} for link in outbound.links]
+    return ReplyOut(text=outbound.text, options=list(outbound.options), links=links, key=outbound.key)
+
+
+def _ensure_user(response: Response, uid: str | None) -> str:
+    if uid and 16 <= len(uid) <= 64 and uid.isalnum():
+        return uid
+    uid = secrets.token_hex(16)
+    response.set_cookie(COOKIE, uid, max_age=180 * 24 * 3600, httponly=True, samesite="lax")
+    return uid
+
+
+@router.get("/chat", response_class=HTMLResponse)
+async def chat_page(request: Request, chat_uid: Annotated[str | None, Cookie()] = None) -> HTMLResponse:
+    response = templates.TemplateResponse(request, "chat.html", {"centre": request.app.state.centre_name})
+    _ensure_user(response, chat_uid)
+    return response
+
+
+@router.post("/chat/api/messages", response_model=MessagesOut)
+async def post_message(
+    message: MessageIn,
+    request: Request,
+    response: Response,
+    chat_uid: Annotated[str | None, Cookie()] = None,
+) -> MessagesOut:
+    # JSON only: a cross-site form cannot send it without a CORS preflight, which we never allow.
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise HTTPException(status_code=415, detail="application/json required")
+    uid = _ensure_user(response, chat_uid)
+    inbound = Inbound(
+        channel=CHANNEL,
+        user_id=uid,
+        message_id=message.message_id,
+        text=message.text,
+        sent_at=datetime.now(UTC),
+    )
+    replies = await _engine(request).handle(inbound)
+    return MessagesOut(replies=[_reply(r) for r in replies])

@@ -1,0 +1,117 @@
+"""The tables. Migrations in ``bot/storage/migrations`` (Alembic) create and change them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Conversation(Base):
+    """One resident on one channel: the dialog state between turns."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(128))
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class ProcessedMessage(Base):
+    """Every inbound message handled, with the replies it got: a redelivery gets the same replies."""
+
+    __tablename__ = "processed_messages"
+    __table_args__ = (UniqueConstraint("channel", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str] = mapped_column(String(128))
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    replies: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Case(Base):
+    """A dispute a resident reported, as the bot keeps it (personal data: see docs/privacy)."""
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_owner", "channel", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(128))
+    dispute_type: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text)
+    place: Mapped[str] = mapped_column(Text)
+    occurred: Mapped[str] = mapped_column(String(128))
+    other_party: Mapped[str | None] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(String(64))
+    phone: Mapped[str] = mapped_column(String(32))
+    attachments: Mapped[list[Any]] = mapped_column(default=list)
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    #: The centre's step code once the case system reports one; None until filed.
+    step: Mapped[str | None] = mapped_column(String(32))
+    backend_case_no: Mapped[str | None] = mapped_column(String(64), unique=True)
+    consent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class OutboxItem(Base):
+    """Outgoing work written in the same transaction as the turn that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # file_case, escalation, handoff
+    #: Lower runs first: escalations 0, handoffs 10, case filings 20.
+    priority: Mapped[int] = mapped_column(Integer, default=20)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, done, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class FaqMiss(Base):
+    """A legal question no FAQ answered (for the volunteers' queue)."""
+
+    __tablename__ = "faq_misses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    dispute_type: Mapped[str | None] = mapped_column(String(32))
+    candidates: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReferenceCounter(Base):
+    """The last serial handed out per day: references are TJ<yyyymmdd>-<serial>."""
+
+    __tablename__ = "reference_counters"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,209 @@
+"""The dialog engine's storage: one transaction per turn, with the resident's row locked."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.dialogs.messages import Inbound, Link, Outbound
+from bot.dialogs.ports import CaseView, DuplicateMessage
+from bot.dialogs.state import ConversationState
+from bot.dialogs.work import CaseReport, Escalation, FaqMiss, Handoff, Work
+from bot.storage import models
+from bot.storage.db import sessions
+
+# Outbox priorities: lower runs first.
+PRIORITY = {"escalation": 0, "handoff": 10, "file_case": 20}
+
+
+def replies_to_json(replies: tuple[Outbound, ...]) -> list[Any]:
+    return [
+        {
+            "text": r.text,
+            "options": list(r.options),
+            "links": [[x.title, x.url] for x in r.links],
+            "key": r.key,
+        }
+        for r in replies
+    ]
+
+
+def replies_from_json(raw: list[Any]) -> tuple[Outbound, ...]:
+    return tuple(
+        Outbound(
+            text=r["text"],
+            options=tuple(r.get("options", ())),
+            links=tuple(Link(t, u) for t, u in r.get("links", ())),
+            key=r.get("key", ""),
+        )
+        for r in raw
+    )
+
+
+def case_view(case: models.Case) -> CaseView:
+    return CaseView(
+        reference=case.reference,
+        dispute_type=case.dispute_type,
+        step=case.step,
+        phone_last4=case.phone.replace("-", "")[-4:],
+        channel=case.channel,
+        user_id=case.user_id,
+    )
+
+
+class SqlTurn:
+    """One turn's transaction (implements ``bot.dialogs.ports.TurnTransaction``)."""
+
+    def __init__(self, session: AsyncSession, conversation: models.Conversation, tz: ZoneInfo) -> None:
+        self._session = session
+        self._conversation = conversation
+        self._tz = tz
+
+    async def load_state(self) -> ConversationState:
+        return ConversationState.from_json(self._conversation.state)
+
+    async def save_state(self, state: ConversationState) -> None:
+        self._conversation.state = state.to_json()
+
+    async def replay(self, message_id: str) -> tuple[Outbound, ...] | None:
+        return await _replay(self._session, self._conversation.channel, message_id)
+
+    async def record_message(self, inbound: Inbound, replies: tuple[Outbound, ...]) -> None:
+        self._session.add(
+            models.ProcessedMessage(
+                channel=inbound.channel,
+                message_id=inbound.message_id,
+                conversation_id=self._conversation.id,
+                replies=replies_to_json(replies),
+            )
+        )
+
+    async def add_work(self, work: Work) -> None:
+        session = self._session
+        match work:
+            case CaseReport():
+                case = models.Case(
+                    reference=work.reference, channel=work.channel, user_id=work.user_id,
+                    dispute_type=work.dispute_type, description=work.description, place=work.place,
+                    occurred=work.occurred, other_party=work.other_party, name=work.name, phone=work.phone,
+                    attachments=list(work.attachments),
+                    latitude=work.location[0] if work.location else None,
+                    longitude=work.location[1] if work.location else None,
+                    consent_at=datetime.now(UTC),
+                )  # fmt: skip
+                session.add(case)
+                await session.flush()
+                session.add(
+                    models.OutboxItem(kind="file_case", priority=PRIORITY["file_case"], case_id=case.id)
+                )
+            case Escalation():
+                payload = {
+                    "channel": work.channel, "user_id": work.user_id, "text": work.text,
+                    "categories": list(work.categories), "self_harm": work.self_harm,
+                }  # fmt: skip
+                session.add(
+                    models.OutboxItem(kind="escalation", priority=PRIORITY["escalation"], payload=payload)
+                )
+            case Handoff():
+                payload = {"channel": work.channel, "user_id": work.user_id, "text": work.text}
+                session.add(models.OutboxItem(kind="handoff", priority=PRIORITY["handoff"], payload=payload))
+            case FaqMiss():
+                session.add(
+                    models.FaqMiss(
+                        text=work.text, dispute_type=work.dispute_type, candidates=list(work.candidates)
+                    )
+                )
+
+    async def allocate_reference(self) -> str:
+        day = datetime.now(self._tz).strftime("%Y%m%d")
+        counter = models.ReferenceCounter
+        insert = postgresql.insert if _dialect(self._session) == "postgresql" else sqlite.insert
+        statement = (
+            insert(counter)
+            .values(day=day, last=1)
+            .on_conflict_do_update(index_elements=["day"], set_={"last": counter.last + 1})
+            .returning(counter.last)
+        )
+        serial = (await self._session.execute(statement)).scalar_one()
+        return f"TJ{day}-{serial:04d}"
+
+    async def cases_of(self, channel: str, user_id: str) -> list[CaseView]:
+        rows = await self._session.scalars(
+            select(models.Case)
+            .where(models.Case.channel == channel, models.Case.user_id == user_id)
+            .order_by(models.Case.id.desc())
+            .limit(10)
+        )
+        return [case_view(c) for c in rows]
+
+    async def find_case(self, reference: str) -> CaseView | None:
+        case = await self._session.scalar(
+            select(models.Case).where(models.Case.reference == reference.upper())
+        )
+        return case_view(case) if case else None
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def _replay(session: AsyncSession, channel: str, message_id: str) -> tuple[Outbound, ...] | None:
+    row = await session.scalar(
+        select(models.ProcessedMessage.replies).where(
+            models.ProcessedMessage.channel == channel, models.ProcessedMessage.message_id == message_id
+        )
+    )
+    return replies_from_json(row) if row is not None else None
+
+
+class SqlTurnStore:
+    """Implements ``bot.dialogs.ports.TurnStore``."""
+
+    def __init__(self, engine: AsyncEngine, *, timezone: str = "Asia/Shanghai") -> None:
+        self._engine = engine
+        self._sessions: async_sessionmaker[AsyncSession] = sessions(engine)
+        self._tz = ZoneInfo(timezone)
+
+    async def replay(self, channel: str, message_id: str) -> tuple[Outbound, ...] | None:
+        async with self._sessions() as session:
+            await session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+            return await _replay(session, channel, message_id)
+
+    @asynccontextmanager
+    async def transaction(self, channel: str, user_id: str) -> AsyncIterator[SqlTurn]:
+        async with self._sessions() as session:
+            try:
+                async with session.begin():
+                    conversation = await self._lock_conversation(session, channel, user_id)
+                    yield SqlTurn(session, conversation, self._tz)
+            except IntegrityError as exc:
+                if "processed_messages" in str(exc) or "message_id" in str(exc):
+                    raise DuplicateMessage(channel) from exc
+                raise
+
+    async def _lock_conversation(
+        self, session: AsyncSession, channel: str, user_id: str
+    ) -> models.Conversation:
+        """The resident's row, locked until the transaction ends (created on first contact)."""
+        insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+        await session.execute(
+            insert(models.Conversation)
+            .values(channel=channel, user_id=user_id, state={})
+            .on_conflict_do_nothing()
+        )
+        conversation = await session.scalar(
+            select(models.Conversation)
+            .where(models.Conversation.channel == channel, models.Conversation.user_id == user_id)
+            .with_for_update()
+        )
+        if conversation is None:  # pragma: no cover - the insert above guarantees the row
+            raise RuntimeError("conversation row vanished inside its transaction")
+        return conversation
