@@ -82,9 +82,8 @@ def cases_list(
         else:
             step = steps.get(case.step).name if case.step else f"未提交({status or '-'})"
             kind = catalog.get(case.dispute_type).name
-            typer.echo(
-                f"{case.reference}  {kind:<10}  {step:<8}  {mask_phone(case.phone)}  {case.created_at:%Y-%m-%d %H:%M}"
-            )
+            when = f"{case.created_at:%Y-%m-%d %H:%M}"
+            typer.echo(f"{case.reference}  {kind:<10}  {step:<8}  {mask_phone(case.phone)}  {when}")
 
 
 @cases_app.command("show")
