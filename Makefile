@@ -46,8 +46,14 @@ run: model ## Start everything on the embedded defaults
 	$(BOT) db upgrade
 	$(BOT) run
 
+.PHONY: browser
+browser: ## Install Debian's chromium and CJK fonts for the web chat's browser tests (as root)
+	@if [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then \
+	  apt-get update && apt-get install -y --no-install-recommends chromium fonts-noto-cjk; \
+	fi
+
 .PHONY: test
-test: model ## Run the whole test suite
+test: model browser ## Run the whole test suite
 	$(VENV)/bin/pytest
 
 .PHONY: lint

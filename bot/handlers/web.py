@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Cookie, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from bot.dialogs.engine import DialogEngine
 from bot.dialogs.messages import Inbound, Outbound
@@ -71,14 +71,18 @@ async def chat_page(request: Request, chat_uid: Annotated[str | None, Cookie()] 
 
 @router.post("/chat/api/messages", response_model=MessagesOut)
 async def post_message(
-    message: MessageIn,
     request: Request,
     response: Response,
     chat_uid: Annotated[str | None, Cookie()] = None,
 ) -> MessagesOut:
     # JSON only: a cross-site form cannot send it without a CORS preflight, which we never allow.
+    # Checked before the body is parsed, so a form post is refused as such (415), not as invalid.
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise HTTPException(status_code=415, detail="application/json required")
+    try:
+        message = MessageIn.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise HTTPException(status_code=422, detail="expected {message_id, text}") from exc
     uid = _ensure_user(response, chat_uid)
     inbound = Inbound(
         channel=CHANNEL,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bot.settings import PROJECT_ROOT
+
 
 class RasaNotInstalled(RuntimeError):
     pass
@@ -34,6 +36,8 @@ def rasa_environment() -> dict[str, str]:
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             "PYTHONWARNINGS": "ignore",
             "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1"),
+            # Rasa caches training results in ./.rasa by default: keep them out of the repository.
+            "RASA_CACHE_DIRECTORY": env.get("RASA_CACHE_DIRECTORY", str(PROJECT_ROOT / "var" / "rasa-cache")),
         }
     )
     return env
