@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-# Mainland mobiles (with optional separators) and landlines; ID-card-like digit runs.
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)[ -]?\d{4}[ -]?(\d{4})(?!\d)")
-_LONG_DIGITS = re.compile(r"(?<!\d)\d{7,}(?!\d)")
-
-
-def mask_personal_data(text: str) -> str:
-    text = _PHONE.sub(r"\1****\2", text)
-    return _LONG_DIGITS.sub(lambda m: m.group(0)[:2] + "*" * (len(m.group(0)) - 2), text)
+from bot.privacy import mask_personal_data
 
 
 def _mask_processor(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.cases.steps import CaseSteps
 from bot.dialogs.engine import DialogEngine
-from bot.dialogs.flows.general import load_administrative_pattern
+from bot.dialogs.flows.general import AdministrativeMatters
 from bot.dialogs.ports import Classifies
 from bot.dialogs.replies import Replies
 from bot.dialogs.router import Router
@@ -43,7 +43,7 @@ def build_engine(settings: Settings, database: AsyncEngine, classifier: Classifi
         store=SqlTurnStore(database, timezone=settings.timezone),
         classifier=classifier,
         services=build_services(settings),
-        router=Router(load_administrative_pattern(settings.knowledge_dir)),
+        router=Router(AdministrativeMatters.load(settings.knowledge_dir)),
     )
 
 

@@ -23,8 +23,7 @@ async def _file_report(resident: Resident, phone: str = "13812345678") -> str:
         await resident.say(text)
     receipt = await resident.say("确认")
     assert receipt[0].key == "report.receipt"
-    reference = receipt[0].text.split("编号 ")[1].split("，")[0]
-    return reference
+    return receipt[0].text.split("编号 ")[1].split("，")[0]
 
 
 async def _cases_of(database: AsyncEngine, user_id: str) -> int:

@@ -67,7 +67,7 @@ class DialogEngine:
 
     async def handle(self, inbound: Inbound) -> tuple[Outbound, ...]:
         async with self._locks.hold((inbound.channel, inbound.user_id)):
-            recorded = await self._store.replay(inbound.channel, inbound.message_id)
+            recorded = await self._store.replay(inbound.channel, inbound.user_id, inbound.message_id)
             if recorded is not None:
                 log.info("turn.replayed", channel=inbound.channel)
                 return recorded
@@ -76,7 +76,7 @@ class DialogEngine:
                 return await self._step(inbound, nlu)
             except DuplicateMessage:
                 # Another process handled the same delivery between our check and our commit.
-                again = await self._store.replay(inbound.channel, inbound.message_id)
+                again = await self._store.replay(inbound.channel, inbound.user_id, inbound.message_id)
                 return again or ()
 
     async def _step(self, inbound: Inbound, nlu: Classification) -> tuple[Outbound, ...]:

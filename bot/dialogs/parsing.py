@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from bot.privacy import mask_phone as mask_phone
+
 # Mobile: optional +86/86/0086, 11 digits starting 1[3-9], spaces or dashes anywhere between.
 _MOBILE = re.compile(r"(?<!\d)(?:\+?86[ -]?|0086[ -]?)?(1[3-9]\d(?:[ -]?\d){8})(?!\d)")
 # Landline: area code 0xx / 0xxx (optionally in brackets), then 7–8 digits.
@@ -34,13 +36,6 @@ def parse_phone(text: str) -> str | None:
     """A message that is (mainly) one phone number -> that number, else None."""
     phones = find_phones(text)
     return phones[0] if len(phones) == 1 else None
-
-
-def mask_phone(phone: str) -> str:
-    digits = phone.replace("-", "")
-    if len(digits) < 7:
-        return "*" * len(digits)
-    return f"{digits[:3]}****{digits[-4:]}"
 
 
 def find_references(text: str) -> list[str]:
@@ -74,9 +69,12 @@ def parse_number(text: str, upper: int) -> int | None:
 
 _YES_WORDS = (
     "是|是的|是啊|对|对的|对啊|没错|好|好的|好啊|行|可以|嗯|嗯嗯|恩|ok|okay|yes|y"
-    "|确认|确定|同意|需要|要|没问题|就这样|用这个|就用这个"
+    "|确认|确定|同意|需要|要|没问题|就这样|用这个|就用这个|系|系呀|系啊|系的|啱|啱啱|冇问题|得|好呀|要呀"
 )
-_NO_WORDS = "不|不是|不对|不行|不用|不用了|不要|不需要|否|没有|错了|不同意|no|n|算了|换一个|换个|换|不了"
+_NO_WORDS = (
+    "不|不是|不对|不行|不用|不用了|不要|不需要|否|没有|错了|不同意|no|n|算了|换一个|换个|换|不了"
+    "|唔系|唔系呀|唔要|唔使|唔好|唔得|冇|唔同意"
+)
 _YES = re.compile(rf"^({_YES_WORDS})[!。.~ ]*$", re.IGNORECASE)
 _NO = re.compile(rf"^({_NO_WORDS})[!。.~ ]*$", re.IGNORECASE)
 
@@ -109,7 +107,10 @@ _COMMANDS: dict[str, Command] = {
     **dict.fromkeys(["转人工", "人工", "人工服务", "人工客服", "找人工"], Command.HANDOFF),
     **dict.fromkeys(["查进度", "查询进度", "进度", "查询案件进度"], Command.PROGRESS),
     **dict.fromkeys(["登记纠纷", "举报纠纷", "我要登记", "登记"], Command.REPORT),
-    **dict.fromkeys(["法律咨询", "法律知识", "法律知识问答"], Command.LEGAL),
+    **dict.fromkeys(
+        ["法律咨询", "法律知识", "法律知识问答", "咨询法律问题", "我想咨询法律问题", "法律问题", "我要咨询"],
+        Command.LEGAL,
+    ),
 }
 
 

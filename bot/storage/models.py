@@ -31,13 +31,18 @@ class Conversation(Base):
 
 
 class ProcessedMessage(Base):
-    """Every inbound message handled, with the replies it got: a redelivery gets the same replies."""
+    """Every inbound message handled, with the replies it got: a redelivery gets the same replies.
+
+    Keyed by the resident too: on the web channel the client picks message ids, and one
+    resident's id must never replay another resident's replies.
+    """
 
     __tablename__ = "processed_messages"
-    __table_args__ = (UniqueConstraint("channel", "message_id"),)
+    __table_args__ = (UniqueConstraint("channel", "user_id", "message_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(128))
     message_id: Mapped[str] = mapped_column(String(128))
     conversation_id: Mapped[int] = mapped_column(
         ForeignKey("conversations.id", ondelete="CASCADE"), index=True

@@ -74,12 +74,14 @@ class SqlTurn:
         self._conversation.state = state.to_json()
 
     async def replay(self, message_id: str) -> tuple[Outbound, ...] | None:
-        return await _replay(self._session, self._conversation.channel, message_id)
+        conversation = self._conversation
+        return await _replay(self._session, conversation.channel, conversation.user_id, message_id)
 
     async def record_message(self, inbound: Inbound, replies: tuple[Outbound, ...]) -> None:
         self._session.add(
             models.ProcessedMessage(
                 channel=inbound.channel,
+                user_id=inbound.user_id,
                 message_id=inbound.message_id,
                 conversation_id=self._conversation.id,
                 replies=replies_to_json(replies),
@@ -155,10 +157,13 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-async def _replay(session: AsyncSession, channel: str, message_id: str) -> tuple[Outbound, ...] | None:
+async def _replay(
+    session: AsyncSession, channel: str, user_id: str, message_id: str
+) -> tuple[Outbound, ...] | None:
+    processed = models.ProcessedMessage
     row = await session.scalar(
-        select(models.ProcessedMessage.replies).where(
-            models.ProcessedMessage.channel == channel, models.ProcessedMessage.message_id == message_id
+        select(processed.replies).where(
+            processed.channel == channel, processed.user_id == user_id, processed.message_id == message_id
         )
     )
     return replies_from_json(row) if row is not None else None
@@ -172,10 +177,10 @@ class SqlTurnStore:
         self._sessions: async_sessionmaker[AsyncSession] = sessions(engine)
         self._tz = ZoneInfo(timezone)
 
-    async def replay(self, channel: str, message_id: str) -> tuple[Outbound, ...] | None:
+    async def replay(self, channel: str, user_id: str, message_id: str) -> tuple[Outbound, ...] | None:
         async with self._sessions() as session:
             await session.connection(execution_options={"sqlite_begin": "DEFERRED"})
-            return await _replay(session, channel, message_id)
+            return await _replay(session, channel, user_id, message_id)
 
     @asynccontextmanager
     async def transaction(self, channel: str, user_id: str) -> AsyncIterator[SqlTurn]:

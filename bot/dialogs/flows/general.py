@@ -5,6 +5,7 @@ restart and resume, and the numbered menu that keeps the bot usable when the NLU
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -16,9 +17,27 @@ FLOW = "menu"
 MENU_SIZE = 4
 
 
-def load_administrative_pattern(knowledge_dir: Path) -> re.Pattern[str]:
-    raw = yaml.safe_load((knowledge_dir / "routing.yml").read_text(encoding="utf-8"))
-    return re.compile("|".join(f"(?:{p})" for p in raw["administrative"]))
+@dataclass(frozen=True, slots=True)
+class AdministrativeMatters:
+    """Requests for the 12345 hotline (knowledge/routing.yml): administrative words, and no
+    other party the resident is in conflict with."""
+
+    words: re.Pattern[str]
+    parties: re.Pattern[str]
+
+    @classmethod
+    def load(cls, knowledge_dir: Path) -> AdministrativeMatters:
+        raw = yaml.safe_load((knowledge_dir / "routing.yml").read_text(encoding="utf-8"))
+        return cls(
+            re.compile("|".join(f"(?:{p})" for p in raw["administrative"])),
+            re.compile("|".join(f"(?:{p})" for p in raw["parties"])),
+        )
+
+    def mentioned(self, text: str) -> bool:
+        return bool(self.words.search(text))
+
+    def without_a_party(self, text: str) -> bool:
+        return self.mentioned(text) and not self.parties.search(text)
 
 
 def greet(turn: Turn, state: ConversationState) -> Step:
@@ -26,7 +45,7 @@ def greet(turn: Turn, state: ConversationState) -> Step:
 
 
 def menu(turn: Turn, state: ConversationState, *, nlu_down: bool = False) -> Step:
-    if state.flow not in (None, FLOW):
+    if state.flow == "report":  # a report in progress is not thrown away by asking for help
         return Step(state, (turn.say("help_in_flow"),))
     return Step(state.goto(FLOW, "choose"), (turn.say("menu_nlu_down" if nlu_down else "menu"),))
 
@@ -39,8 +58,8 @@ def thanks(turn: Turn, state: ConversationState) -> Step:
     return Step(state, (turn.say("thanks"),))
 
 
-def out_of_scope(turn: Turn, state: ConversationState, administrative: re.Pattern[str]) -> Step:
-    if administrative.search(turn.text):
+def out_of_scope(turn: Turn, state: ConversationState, administrative: AdministrativeMatters) -> Step:
+    if administrative.mentioned(turn.text):
         return Step(state.idle(), (turn.say("admin_redirect"),))
     return Step(state.idle(), (turn.say("out_of_scope"),))
 
@@ -49,12 +68,16 @@ def not_understood(turn: Turn, state: ConversationState) -> Step:
     return Step(state.goto(FLOW, "choose"), (turn.say("not_understood"), turn.say("menu")))
 
 
+def _fresh(state: ConversationState) -> ConversationState:
+    """Forget the flow and what it collected; keep what protects the resident (the look-up limit)."""
+    return replace(ConversationState(), known_phones=state.known_phones, lookups=state.lookups)
+
+
 def cancel(turn: Turn, state: ConversationState) -> Step:
     if state.flow is None and state.paused is None:
         return Step(state, (turn.say("nothing_to_cancel"),))
-    return Step(ConversationState(known_phones=state.known_phones), (turn.say("cancelled"),))
+    return Step(_fresh(state), (turn.say("cancelled"),))
 
 
 def restart(turn: Turn, state: ConversationState) -> Step:
-    fresh = ConversationState(known_phones=state.known_phones).goto(FLOW, "choose")
-    return Step(fresh, (turn.say("restarted"), turn.say("menu")))
+    return Step(_fresh(state).goto(FLOW, "choose"), (turn.say("restarted"), turn.say("menu")))

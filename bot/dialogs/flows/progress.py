@@ -21,11 +21,10 @@ from dataclasses import replace
 from bot.dialogs import parsing
 from bot.dialogs.messages import Outbound
 from bot.dialogs.ports import CaseView
-from bot.dialogs.state import ConversationState
+from bot.dialogs.state import ConversationState, LookupGuard
 from bot.dialogs.turn import Step, Turn
 
 FLOW = "progress"
-MAX_FAILED_LOOKUPS = 5
 
 
 def _step_name(turn: Turn, case: CaseView) -> str:
@@ -68,7 +67,7 @@ async def _try_lookup(turn: Turn, state: ConversationState) -> Step | None:
     references = parsing.find_references(turn.text)
     if not references:
         return None
-    if state.failed_lookups >= MAX_FAILED_LOOKUPS:
+    if state.lookups.blocked(turn.now):
         return Step(state.idle(), (turn.say("progress.too_many_attempts"),))
     case = await turn.desk.find_case(references[0])
     mine = case is not None and (case.channel, case.user_id) == (turn.inbound.channel, turn.inbound.user_id)
@@ -78,8 +77,8 @@ async def _try_lookup(turn: Turn, state: ConversationState) -> Step | None:
     if lookup is None:
         return Step(state.goto(FLOW, "lookup"), (turn.say("progress.lookup_format"),))
     if case is not None and case.phone_last4 == lookup[1]:
-        return Step(replace(state.idle(), failed_lookups=0), (_say_detail(turn, case),))
-    failed = replace(state.goto(FLOW, "lookup"), failed_lookups=state.failed_lookups + 1)
+        return Step(replace(state.idle(), lookups=LookupGuard()), (_say_detail(turn, case),))
+    failed = replace(state.goto(FLOW, "lookup"), lookups=state.lookups.failed(turn.now))
     return Step(failed, (turn.say("progress.not_found"),))
 
 

@@ -38,6 +38,7 @@ from bot.dialogs.state import ConversationState
 from bot.dialogs.turn import Step, Turn
 from bot.dialogs.work import CaseReport
 from bot.nlu.labels import Intent
+from bot.privacy import mask_personal_data
 
 FLOW = "report"
 
@@ -106,6 +107,7 @@ def _advance(turn: Turn, state: ConversationState, *before: Outbound) -> Step:
 
 
 def summary_text(turn: Turn, slots: dict[str, Any]) -> str:
+    """The numbered summary; phone numbers anywhere in it are masked (it is shown on screens)."""
     replies = turn.svc.replies
     values = {
         "dispute_type": turn.svc.catalog.get(slots["dispute_type"]).name if slots.get("dispute_type") else "",
@@ -118,7 +120,7 @@ def summary_text(turn: Turn, slots: dict[str, Any]) -> str:
     }
     lines = []
     for number, name in enumerate(FIELDS, start=1):
-        value = values[name]
+        value = mask_personal_data(values[name])
         if len(value) > 60:
             value = value[:60] + "…"
         lines.append(f"{number}. {replies.labels[name]}：{value}")
@@ -126,11 +128,19 @@ def summary_text(turn: Turn, slots: dict[str, Any]) -> str:
 
 
 async def start(
-    turn: Turn, state: ConversationState, *, dispute_type: str | None = None, describe: bool = True
+    turn: Turn,
+    state: ConversationState,
+    *,
+    dispute_type: str | None = None,
+    describe: bool = True,
+    description: str | None = None,
 ) -> Step:
-    """Begin a report. ``describe``: the triggering message may itself be the description."""
+    """Begin a report. ``describe``: the triggering message may itself be the description;
+    ``description``: one given earlier (a question answered from the FAQs first)."""
     slots: dict[str, Any] = {}
-    if describe and turn.nlu.intent is Intent.REPORT_DISPUTE and len(turn.text) >= MIN_DESCRIPTION:
+    if description and len(description) >= MIN_DESCRIPTION:
+        slots["description"] = description[:MAX_FIELD]
+    elif describe and turn.nlu.intent is Intent.REPORT_DISPUTE and len(turn.text) >= MIN_DESCRIPTION:
         slots["description"] = turn.text[:MAX_FIELD]
     if turn.inbound.location is not None:
         slots.update(_place_from_location(turn))
@@ -165,6 +175,14 @@ def _pick_type(turn: Turn) -> str | None:
     return None
 
 
+_ACT = re.compile(r"帮我|帮忙|帮帮|调解|处理|登记|投诉|反映|管管|解决|求助|上门|来看")
+
+
+def asks_what_to_do(text: str) -> bool:
+    """A question about one's own problem ("拖欠工资怎么办？") that does not ask anyone to act."""
+    return bool(_QUESTION.search(text)) and not _ACT.search(text)
+
+
 def _is_digression(turn: Turn) -> bool:
     return turn.nlu.intent is Intent.ASK_LEGAL and bool(_QUESTION.search(turn.text))
 
@@ -182,7 +200,7 @@ async def on_message(turn: Turn, state: ConversationState) -> Step | None:
     if step in ("place", "occurred", "other_party", "name") and _is_digression(turn):
         from bot.dialogs.flows import legal  # the FAQ flow also starts reports: import here
 
-        replies, _, miss = legal.answer_replies(turn)
+        replies, _, miss = legal.answer_replies(turn, brief=True)
         again = _prompt(turn, state, step)
         return Step(
             again.state, (*replies, turn.say("faq.back_to_report"), *again.replies), (miss,) if miss else ()

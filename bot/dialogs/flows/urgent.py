@@ -4,6 +4,8 @@ priority, and set the interrupted flow aside so the resident can resume it ("继
 
 from __future__ import annotations
 
+from bot.dialogs.flows import legal, report
+from bot.dialogs.messages import Outbound
 from bot.dialogs.state import ConversationState
 from bot.dialogs.turn import Step, Turn
 from bot.dialogs.work import Escalation
@@ -18,7 +20,12 @@ def interrupt(turn: Turn, state: ConversationState) -> Step:
         self_harm=turn.nlu.self_harm,
     )
     alert = turn.say("urgent.self_harm" if turn.nlu.self_harm else "urgent.alert")
-    resumable = state.flow == "report"
+    replies: tuple[Outbound, ...] = (alert,)
+    if report.asks_what_to_do(turn.text) and legal.confident_answer(turn) is not None:
+        # "遭受家暴怎么办？怎么申请保护令？": the alarm first, then the answer they asked for.
+        replies += legal.answer_replies(turn, brief=True)[0]
+    resumable = state.flow == report.FLOW
     state = state.pause() if resumable else state.idle()
-    replies = (alert, turn.say("urgent.resume_offer")) if resumable else (alert,)
+    if resumable:
+        replies += (turn.say("urgent.resume_offer"),)
     return Step(state, replies, (escalation,))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 02:50:29.240436
+Create Date: 2026-11-22 03:09:08.171574
 """
 
 from __future__ import annotations
@@ -96,13 +96,14 @@ def upgrade() -> None:
         "processed_messages",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("user_id", sa.String(length=128), nullable=False),
         sa.Column("message_id", sa.String(length=128), nullable=False),
         sa.Column("conversation_id", sa.Integer(), nullable=False),
         sa.Column("replies", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["conversation_id"], ["conversations.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("channel", "message_id"),
+        sa.UniqueConstraint("channel", "user_id", "message_id"),
     )
     with op.batch_alter_table("processed_messages", schema=None) as batch_op:
         batch_op.create_index(
