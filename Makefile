@@ -74,6 +74,10 @@ compare-nlu: install ## Cross-validate the candidate pipelines (slow; writes var
 bench-nlu: model ## NLU parse latency and throughput through the bot's client
 	$(VENV)/bin/python -m benchmarks.bench_nlu
 
+.PHONY: bench-dialog
+bench-dialog: model ## Turns/s and turn latency with concurrent residents, SQLite and PostgreSQL
+	$(VENV)/bin/python -m benchmarks.bench_dialog
+
 .PHONY: clean
 clean: ## Remove environments, models and local data
 	rm -rf $(TOOLS) $(VENV) $(RASA_VENV) models var

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -10,14 +10,16 @@ from fastapi import FastAPI
 from bot.dialogs.replies import Centre
 from bot.handlers import health, web
 from bot.settings import Settings
-from bot.wiring import runtime
+from bot.wiring import Runtime, runtime
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, on_ready: Callable[[Runtime], None] | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with runtime(settings) as rt:
             app.state.runtime = rt
+            if on_ready is not None:
+                on_ready(rt)
             yield
 
     app = FastAPI(title="Mediation bot", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from bot.cli_chat import chat_command
+from bot.cli_jobs import jobs_app
 from bot.cli_nlu import nlu_app
 from bot.cli_ops import cases_app, db_app
 from bot.cli_run import run_command
@@ -13,6 +14,7 @@ app = typer.Typer(help="Chatbot front door for dispute-resolution centres.", no_
 app.add_typer(nlu_app, name="nlu")
 app.add_typer(db_app, name="db")
 app.add_typer(cases_app, name="cases")
+app.add_typer(jobs_app, name="jobs")
 app.command("chat")(chat_command)
 app.command("run")(run_command)
 

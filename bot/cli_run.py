@@ -1,6 +1,11 @@
-"""``bot run``: the whole bot on one port (web chat now; webhooks and the admin console later)."""
+"""``bot run``: the whole bot on one port (web chat; webhooks and the admin console later), with
+its Rasa server and — unless BOT_BACKEND_URL names the centre's case system — the embedded
+reference case desk beside it."""
 
 from __future__ import annotations
+
+import os
+import stat
 
 import typer
 import uvicorn
@@ -8,18 +13,42 @@ import uvicorn
 from bot.app import create_app
 from bot.logs import configure_logging
 from bot.settings import Settings
+from bot.wiring import Runtime
+
+
+def _demo_account(settings: Settings) -> str:
+    """The embedded desk's demo staff account: created at the first start, shown at every start."""
+    from casedesk.demo import ensure_demo_staff
+    from casedesk.settings import Settings as DeskSettings
+
+    desk = DeskSettings(data_dir=settings.data_dir / "casedesk", database_url=None)
+    remembered = desk.data_dir / "demo-password.txt"
+    created = ensure_demo_staff(desk)
+    if created is not None:
+        desk.data_dir.mkdir(parents=True, exist_ok=True)
+        remembered.write_text(created[1], encoding="utf-8")
+        os.chmod(remembered, stat.S_IRUSR | stat.S_IWUSR)
+    if remembered.exists():
+        return f"demo / {remembered.read_text(encoding='utf-8').strip()}"
+    return "demo (reset: python -m casedesk create-staff demo --password-stdin --reset-password)"
 
 
 def run_command() -> None:
-    """Start the bot (and, on embedded defaults, its Rasa server) and serve HTTP."""
+    """Start the bot (and, on embedded defaults, its Rasa server and case desk) and serve HTTP."""
     settings = Settings()
     configure_logging(settings.log_level)
     base = f"http://{settings.http_host}:{settings.http_port}"
-    typer.echo(f"网页聊天 / web chat:  {base}/chat")
-    typer.echo(f"health:              {base}/healthz  {base}/readyz")
-    typer.echo("(the NLU server takes about half a minute to load; Ctrl-C stops everything)")
+    account = None if settings.backend_url else _demo_account(settings)
+    typer.echo("starting… (the NLU server takes a minute to load its model; Ctrl-C stops everything)")
+
+    def ready(rt: Runtime) -> None:
+        typer.echo(f"网页聊天 / web chat:      {base}/chat")
+        if rt.backend is not None and rt.backend.managed is not None:
+            typer.echo(f"案件台 / case desk:       {rt.backend.url}/login   staff account: {account}")
+        typer.echo(f"health:                  {base}/healthz  {base}/readyz")
+
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, on_ready=ready),
         host=settings.http_host,
         port=settings.http_port,
         log_level="warning",

@@ -42,6 +42,23 @@ class Settings(BaseSettings):
         "Asia/Shanghai", description="The centre's time zone (reference numbers, opening hours)"
     )
 
+    # --- the case system ---
+    backend_url: str | None = Field(
+        None, description="Address of the centre's case system; unset: the bot runs the embedded case desk"
+    )
+    backend_token: SecretStr | None = Field(
+        None, description="Bearer token for the case system; generated per run for the embedded desk"
+    )
+    backend_timeout: float = Field(10.0, gt=0, description="Seconds one call to the case system may take")
+    casedesk_port: int = Field(8100, description="Port of the embedded case desk (127.0.0.1)")
+    jobs: bool = Field(True, description="Run the background jobs (outbox, notifications, progress sync)")
+    outbox_interval: float = Field(3.0, gt=0, description="Seconds between outbox flushes")
+    notify_interval: float = Field(2.0, gt=0, description="Seconds between notification dispatches")
+    sync_interval: float = Field(120.0, gt=0, description="Seconds between progress syncs")
+    handoff_interval: float = Field(
+        2.0, gt=0, description="Seconds between reads of the desk's handoff events"
+    )
+
     # --- NLU (Rasa) ---
     nlu_url: str | None = Field(
         None, description="Address of a running Rasa server; unset: the bot starts and manages its own"
@@ -74,4 +91,6 @@ class Settings(BaseSettings):
     def _refuse_unsafe_production(self) -> Settings:
         if self.env is Environment.PRODUCTION and self.nlu_url and self.nlu_token is None:
             raise ValueError("BOT_NLU_TOKEN must be set in production when BOT_NLU_URL points to a server")
+        if self.env is Environment.PRODUCTION and self.backend_url and self.backend_token is None:
+            raise ValueError("BOT_BACKEND_TOKEN must be set in production when BOT_BACKEND_URL is set")
         return self

@@ -7,6 +7,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -156,5 +157,45 @@ async def bot_http(
             task.result()
         await asyncio.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+# --- the reference case desk, for real, on loopback ---
+
+DESK_TOKEN = "test-desk-token-for-the-bot"
+
+
+@dataclass
+class RunningDesk:
+    url: str
+    store: Any  # casedesk.store.Desk: what staff do, called directly
+    settings: Any
+
+
+@pytest_asyncio.fixture(scope="session")
+async def casedesk(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningDesk]:
+    from casedesk.app import create_app as create_desk
+    from casedesk.settings import Environment
+    from casedesk.settings import Settings as DeskSettings
+
+    desk_settings = DeskSettings(
+        _env_file=None,
+        env=Environment.DEVELOPMENT,
+        data_dir=tmp_path_factory.mktemp("casedesk"),
+        database_url=None,
+        api_token=SecretStr(DESK_TOKEN),
+        session_secret=SecretStr("test-session-secret-for-the-bot"),
+        secure_cookies=False,
+    )
+    app = create_desk(desk_settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    yield RunningDesk(f"http://127.0.0.1:{port}", app.state.desk, desk_settings)
     server.should_exit = True
     await task

@@ -88,11 +88,12 @@ class DialogEngine:
             turn = Turn(
                 inbound=inbound, text=nlu.text, nlu=nlu, now=self._clock(), desk=tx, svc=self._services
             )
-            step = await self._router.route(turn, state)
+            step = await self._router.route(turn, state, await tx.active_handoff())
+            replies = (*await tx.take_held_notifications(), *step.replies)
             await tx.save_state(step.state)
             for work in step.work:
                 await tx.add_work(work)
-            await tx.record_message(inbound, step.replies)
+            await tx.record_message(inbound, replies)
         log.info(
             "turn.done",
             channel=inbound.channel,
@@ -101,4 +102,4 @@ class DialogEngine:
             step=step.state.step,
             work=[type(w).__name__ for w in step.work],
         )
-        return step.replies
+        return replies

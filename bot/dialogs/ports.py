@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from bot.dialogs.messages import Inbound, Outbound
@@ -28,6 +29,14 @@ class CaseView:
     user_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class HandoffView:
+    id: int
+    #: requested, waiting (at the desk, nobody has taken it yet), taken (the bot only relays)
+    status: str
+    last_activity_at: datetime
+
+
 class CaseDesk(Protocol):
     """What flows may read about cases, and the reference numbers they hand out."""
 
@@ -48,6 +57,12 @@ class TurnTransaction(CaseDesk, Protocol):
     async def record_message(self, inbound: Inbound, replies: tuple[Outbound, ...]) -> None: ...
 
     async def replay(self, message_id: str) -> tuple[Outbound, ...] | None: ...
+
+    async def active_handoff(self) -> HandoffView | None: ...
+
+    async def take_held_notifications(self) -> tuple[Outbound, ...]:
+        """Notifications the channel could not push: they go out with this turn's replies."""
+        ...
 
 
 class DuplicateMessage(Exception):

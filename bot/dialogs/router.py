@@ -17,8 +17,10 @@ from datetime import timedelta
 from bot.dialogs import parsing
 from bot.dialogs.flows import general, handoff, legal, progress, report, urgent
 from bot.dialogs.parsing import Command
+from bot.dialogs.ports import HandoffView
 from bot.dialogs.state import ConversationState
 from bot.dialogs.turn import Step, Turn
+from bot.dialogs.work import HandoffClose, HandoffRelay, Work
 from bot.nlu.labels import Intent
 
 IDLE_EXPIRY = timedelta(minutes=30)
@@ -41,12 +43,29 @@ _FLOWS = {
 }
 
 
+def _relay(turn: Turn, state: ConversationState, handoff: HandoffView) -> Step:
+    """Staff have the conversation: the bot passes the message on and stays quiet — except that
+    imminent danger still gets the emergency numbers at once."""
+    text = turn.text or ("[图片]" if turn.inbound.attachments else "[位置]" if turn.inbound.location else "")
+    relay = HandoffRelay(handoff.id, text)
+    if turn.nlu.urgent:
+        alarm = urgent.interrupt(turn, state)
+        return replace(alarm, work=(*alarm.work, relay))
+    return Step(replace(state, last_active=turn.now), (), (relay,))
+
+
 class Router:
     def __init__(self, administrative: general.AdministrativeMatters) -> None:
         self._administrative = administrative
 
-    async def route(self, turn: Turn, state: ConversationState) -> Step:
+    async def route(self, turn: Turn, state: ConversationState, handoff: HandoffView | None = None) -> Step:
         notices = []
+        work: list[Work] = []
+        if handoff is not None and handoff.status == "taken":
+            if turn.now - handoff.last_activity_at <= IDLE_EXPIRY:
+                return _relay(turn, state, handoff)
+            notices.append(turn.say("handoff.ended_idle"))
+            work.append(HandoffClose(handoff.id))
         if state.flow and state.last_active and turn.now - state.last_active > IDLE_EXPIRY:
             state = state.pause() if state.flow == report.FLOW else state.idle()
             if state.paused:
@@ -56,7 +75,7 @@ class Router:
         if turn.nlu.truncated:
             notices.append(turn.say("too_long", limit=len(turn.text)))
         step = await self._decide(turn, state)
-        step = step.before(*notices)
+        step = replace(step.before(*notices), work=(*work, *step.work))
         return replace(step, state=replace(step.state, last_active=turn.now))
 
     async def _decide(self, turn: Turn, state: ConversationState) -> Step:

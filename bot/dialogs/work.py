@@ -41,6 +41,21 @@ class Handoff:
 
 
 @dataclass(frozen=True, slots=True)
+class HandoffRelay:
+    """What the resident wrote while staff have the conversation: goes to the desk."""
+
+    handoff_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffClose:
+    """The bot ends a handoff (the resident was quiet for 30 minutes)."""
+
+    handoff_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class FaqMiss:
     """A legal question the FAQs could not answer, for the volunteers' queue."""
 
@@ -49,4 +64,4 @@ class FaqMiss:
     candidates: tuple[str, ...] = field(default_factory=tuple)
 
 
-Work = CaseReport | Escalation | Handoff | FaqMiss
+Work = CaseReport | Escalation | Handoff | HandoffRelay | HandoffClose | FaqMiss

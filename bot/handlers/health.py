@@ -17,6 +17,8 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request, response: Response) -> dict[str, str]:
     runtime = request.app.state.runtime
     checks = {"nlu": "ok" if await runtime.nlu.client.is_ready() else "down"}
+    if runtime.backend is not None:
+        checks["backend"] = "ok" if await runtime.backend.client.is_reachable() else "down"
     try:
         async with runtime.database.connect() as connection:
             await connection.execute(text("SELECT 1"))

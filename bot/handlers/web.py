@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from bot.dialogs.engine import DialogEngine
 from bot.dialogs.messages import Inbound, Outbound
+from bot.storage.notifications import take_held
 
 CHANNEL = "web"
 COOKIE = "chat_uid"
@@ -67,6 +68,15 @@ async def chat_page(request: Request, chat_uid: Annotated[str | None, Cookie()] 
     response = templates.TemplateResponse(request, "chat.html", {"centre": request.app.state.centre_name})
     _ensure_user(response, chat_uid)
     return response
+
+
+@router.get("/chat/api/updates", response_model=MessagesOut)
+async def get_updates(request: Request, chat_uid: Annotated[str | None, Cookie()] = None) -> MessagesOut:
+    """Notifications held for this resident (the web chat cannot be pushed to): taken once."""
+    if not chat_uid:
+        return MessagesOut(replies=[])
+    held = await take_held(request.app.state.runtime.database, CHANNEL, chat_uid)
+    return MessagesOut(replies=[_reply(r) for r in held])
 
 
 @router.post("/chat/api/messages", response_model=MessagesOut)

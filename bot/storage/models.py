@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -47,6 +48,8 @@ class ProcessedMessage(Base):
     conversation_id: Mapped[int] = mapped_column(
         ForeignKey("conversations.id", ondelete="CASCADE"), index=True
     )
+    #: What the resident wrote (normalised): the conversation so far, for staff taking a handoff.
+    text: Mapped[str | None] = mapped_column(Text)
     replies: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -74,6 +77,10 @@ class Case(Base):
     #: The centre's step code once the case system reports one; None until filed.
     step: Mapped[str | None] = mapped_column(String(32))
     backend_case_no: Mapped[str | None] = mapped_column(String(64), unique=True)
+    department: Mapped[str | None] = mapped_column(String(64))
+    public_note: Mapped[str | None] = mapped_column(Text)
+    #: The last change of the case system's feed applied to this case (changes apply once).
+    last_change_seq: Mapped[int | None]
     consent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
@@ -86,12 +93,15 @@ class OutboxItem(Base):
     __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))  # file_case, escalation, handoff
+    kind: Mapped[str] = mapped_column(String(32))  # file_case, escalation, handoff, relay, close_handoff
+    #: Sent as the Idempotency-Key: random, so that a bot database restored or reset never
+    #: collides with keys the case system already remembers.
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True, default=lambda: uuid.uuid4().hex)
     #: Lower runs first: escalations 0, handoffs 10, case filings 20.
     priority: Mapped[int] = mapped_column(Integer, default=20)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, done, failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, claimed, done, failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
@@ -120,3 +130,59 @@ class ReferenceCounter(Base):
 
     day: Mapped[str] = mapped_column(String(8), primary_key=True)
     last: Mapped[int] = mapped_column(Integer)
+
+
+class Notification(Base):
+    """A message for a resident the bot sends on its own (case filed, case moved, staff wrote).
+
+    ``dedupe_key`` makes each event notify once however often the feed is read again.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_due", "status", "next_attempt_at"),
+        Index("ix_notifications_resident", "channel", "user_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+    #: pending (to send), claimed, held (the channel cannot push: goes with the next reply), sent, failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Handoff(Base):
+    """A resident's request for a person, and whether staff have taken it."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (Index("ix_handoffs_resident", "channel", "user_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(128))
+    backend_id: Mapped[int | None] = mapped_column(unique=True)
+    #: requested (not yet at the desk), waiting, taken (the bot only relays), closed
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    urgent: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JobLease(Base):
+    """A job only one process may run at a time (the feed readers), with the job's cursor."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cursor: Mapped[str | None] = mapped_column(String(64))

@@ -8,20 +8,21 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.dialogs.messages import Inbound, Link, Outbound
-from bot.dialogs.ports import CaseView, DuplicateMessage
+from bot.dialogs.ports import CaseView, DuplicateMessage, HandoffView
 from bot.dialogs.state import ConversationState
-from bot.dialogs.work import CaseReport, Escalation, FaqMiss, Handoff, Work
+from bot.dialogs.work import CaseReport, Escalation, FaqMiss, Handoff, HandoffClose, HandoffRelay, Work
 from bot.storage import models
 from bot.storage.db import sessions
+from bot.storage.notifications import take_held_in
 
 # Outbox priorities: lower runs first.
-PRIORITY = {"escalation": 0, "handoff": 10, "file_case": 20}
+PRIORITY = {"escalation": 0, "handoff": 10, "relay": 10, "file_case": 20}
 
 
 def replies_to_json(replies: tuple[Outbound, ...]) -> list[Any]:
@@ -84,6 +85,7 @@ class SqlTurn:
                 user_id=inbound.user_id,
                 message_id=inbound.message_id,
                 conversation_id=self._conversation.id,
+                text=inbound.text[:2000],
                 replies=replies_to_json(replies),
             )
         )
@@ -115,14 +117,53 @@ class SqlTurn:
                     models.OutboxItem(kind="escalation", priority=PRIORITY["escalation"], payload=payload)
                 )
             case Handoff():
-                payload = {"channel": work.channel, "user_id": work.user_id, "text": work.text}
+                handoff = models.Handoff(channel=work.channel, user_id=work.user_id, status="requested")
+                session.add(handoff)
+                await session.flush()
+                payload = {"handoff_id": handoff.id, "text": work.text}
                 session.add(models.OutboxItem(kind="handoff", priority=PRIORITY["handoff"], payload=payload))
+            case HandoffRelay():
+                payload = {"handoff_id": work.handoff_id, "text": work.text}
+                session.add(models.OutboxItem(kind="relay", priority=PRIORITY["relay"], payload=payload))
+                await session.execute(
+                    update(models.Handoff)
+                    .where(models.Handoff.id == work.handoff_id)
+                    .values(last_activity_at=datetime.now(UTC))
+                )
+            case HandoffClose():
+                await session.execute(
+                    update(models.Handoff).where(models.Handoff.id == work.handoff_id).values(status="closed")
+                )
+                payload = {"handoff_id": work.handoff_id}
+                session.add(
+                    models.OutboxItem(kind="close_handoff", priority=PRIORITY["relay"], payload=payload)
+                )
             case FaqMiss():
                 session.add(
                     models.FaqMiss(
                         text=work.text, dispute_type=work.dispute_type, candidates=list(work.candidates)
                     )
                 )
+
+    async def active_handoff(self) -> HandoffView | None:
+        conversation = self._conversation
+        handoff = await self._session.scalar(
+            select(models.Handoff)
+            .where(
+                models.Handoff.channel == conversation.channel,
+                models.Handoff.user_id == conversation.user_id,
+                models.Handoff.status != "closed",
+            )
+            .order_by(models.Handoff.id.desc())
+            .limit(1)
+        )
+        if handoff is None:
+            return None
+        return HandoffView(handoff.id, handoff.status, _aware(handoff.last_activity_at))
+
+    async def take_held_notifications(self) -> tuple[Outbound, ...]:
+        conversation = self._conversation
+        return await take_held_in(self._session, conversation.channel, conversation.user_id)
 
     async def allocate_reference(self) -> str:
         day = datetime.now(self._tz).strftime("%Y%m%d")
@@ -151,6 +192,11 @@ class SqlTurn:
             select(models.Case).where(models.Case.reference == reference.upper())
         )
         return case_view(case) if case else None
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything the bot stores is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _dialect(session: AsyncSession) -> str:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 03:09:08.171574
+Create Date: 2026-11-22 03:39:30.144641
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ def upgrade() -> None:
         sa.Column("longitude", sa.Double(), nullable=True),
         sa.Column("step", sa.String(length=32), nullable=True),
         sa.Column("backend_case_no", sa.String(length=64), nullable=True),
+        sa.Column("department", sa.String(length=64), nullable=True),
+        sa.Column("public_note", sa.Text(), nullable=True),
+        sa.Column("last_change_seq", sa.Integer(), nullable=True),
         sa.Column("consent_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -66,6 +69,52 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
+        "handoffs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("user_id", sa.String(length=128), nullable=False),
+        sa.Column("backend_id", sa.Integer(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("urgent", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_activity_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("backend_id"),
+    )
+    with op.batch_alter_table("handoffs", schema=None) as batch_op:
+        batch_op.create_index("ix_handoffs_resident", ["channel", "user_id", "status"], unique=False)
+
+    op.create_table(
+        "job_leases",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("holder", sa.String(length=64), nullable=True),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("cursor", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("name"),
+    )
+    op.create_table(
+        "notifications",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("user_id", sa.String(length=128), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("dedupe_key", sa.String(length=128), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("claimed_by", sa.String(length=64), nullable=True),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("dedupe_key"),
+    )
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.create_index("ix_notifications_due", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index("ix_notifications_resident", ["channel", "user_id", "status"], unique=False)
+
+    op.create_table(
         "reference_counters",
         sa.Column("day", sa.String(length=8), nullable=False),
         sa.Column("last", sa.Integer(), nullable=False),
@@ -75,6 +124,7 @@ def upgrade() -> None:
         "outbox",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=64), nullable=False),
         sa.Column("priority", sa.Integer(), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("case_id", sa.Integer(), nullable=True),
@@ -88,6 +138,7 @@ def upgrade() -> None:
         sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("idempotency_key"),
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_due", ["status", "priority", "next_attempt_at"], unique=False)
@@ -99,6 +150,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.String(length=128), nullable=False),
         sa.Column("message_id", sa.String(length=128), nullable=False),
         sa.Column("conversation_id", sa.Integer(), nullable=False),
+        sa.Column("text", sa.Text(), nullable=True),
         sa.Column("replies", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["conversation_id"], ["conversations.id"], ondelete="CASCADE"),
@@ -124,6 +176,16 @@ def downgrade() -> None:
 
     op.drop_table("outbox")
     op.drop_table("reference_counters")
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.drop_index("ix_notifications_resident")
+        batch_op.drop_index("ix_notifications_due")
+
+    op.drop_table("notifications")
+    op.drop_table("job_leases")
+    with op.batch_alter_table("handoffs", schema=None) as batch_op:
+        batch_op.drop_index("ix_handoffs_resident")
+
+    op.drop_table("handoffs")
     op.drop_table("faq_misses")
     op.drop_table("conversations")
     with op.batch_alter_table("cases", schema=None) as batch_op:

@@ -1,0 +1,55 @@
+"""Claiming work rows so that, with several bot processes, each row is handled by one of them.
+
+PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED`` picks rows nobody else is claiming, then marks
+them claimed in the same transaction. SQLite silently ignores SKIP LOCKED, so there a claim is a
+conditional ``UPDATE … WHERE status = 'pending'`` per row, and only a row count of 1 means it is
+ours. A claim is a lease: a worker killed mid-job leaves rows claimed, and they become due again
+when the lease runs out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+#: A claimed row not finished within this time is claimed again (its worker died).
+LEASE = timedelta(seconds=120)
+
+
+def _due(model: Any, now: datetime) -> Any:
+    return or_(
+        and_(model.status == "pending", model.next_attempt_at <= now),
+        and_(model.status == "claimed", model.claimed_at < now - LEASE),
+    )
+
+
+def rowcount(result: Any) -> int:
+    """Rows an UPDATE/INSERT touched (SQLAlchemy types ``execute`` results without it)."""
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+async def claim(
+    session: AsyncSession, model: Any, *, worker: str, now: datetime, limit: int, order_by: tuple[Any, ...]
+) -> list[int]:
+    """Claim up to ``limit`` due rows of ``model`` (outbox or notifications); returns their ids.
+
+    Runs in the caller's transaction; commit it to publish the claims.
+    """
+    candidates = select(model.id).where(_due(model, now)).order_by(*order_by).limit(limit)
+    mark = {"status": "claimed", "claimed_by": worker, "claimed_at": now}
+    if session.get_bind().dialect.name == "postgresql":
+        ids = list((await session.scalars(candidates.with_for_update(skip_locked=True))).all())
+        if ids:
+            await session.execute(update(model).where(model.id.in_(ids)).values(**mark))
+        return ids
+    claimed = []
+    for row_id in (await session.scalars(candidates)).all():
+        result = await session.execute(
+            update(model).where(model.id == row_id, _due(model, now)).values(**mark)
+        )
+        if rowcount(result) == 1:
+            claimed.append(row_id)
+    return claimed

@@ -1,0 +1,223 @@
+"""The outbox worker: carries the work dialog turns wrote (cases to file, escalations, handoffs,
+messages relayed to staff) to the case system.
+
+Each row is claimed (``bot.jobs.claims``), sent with the row's idempotency key, and
+marked done with what came back — so a worker killed after the case system answered, or an
+answer lost on the way, leads to a retry that the case system recognises: never a second case.
+Rows wait while the case system is down and come back with growing delays.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backend_client import BackendRejected, BackendUnavailable, CaseSystemClient
+from backend_client.models import CaseCreate, EscalationCreate, HandoffCreate, Reporter, TranscriptLine
+from bot.dialogs.replies import Replies
+from bot.jobs.backoff import next_attempt
+from bot.jobs.claims import claim
+from bot.jobs.notices import queue_notification
+from bot.storage import models
+
+log = structlog.get_logger(__name__)
+TRANSCRIPT_LINES = 20
+
+
+class NotReadyYet(Exception):
+    """The row depends on one not filed yet (a relay before its handoff): try again later."""
+
+
+@dataclass
+class FlushResult:
+    done: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        client: CaseSystemClient,
+        replies: Replies,
+        *,
+        worker_id: str | None = None,
+        batch: int = 20,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._sessions = sessions
+        self._client = client
+        self._replies = replies
+        self.worker_id = worker_id or f"outbox-{uuid.uuid4().hex[:8]}"
+        self._batch = batch
+        self._clock = clock
+
+    async def flush_once(self) -> FlushResult:
+        """Handle every row due now, urgent ones first, in batches."""
+        result = FlushResult()
+        while True:
+            async with self._sessions.begin() as session:
+                ids = await claim(
+                    session,
+                    models.OutboxItem,
+                    worker=self.worker_id,
+                    now=self._clock(),
+                    limit=self._batch,
+                    order_by=(models.OutboxItem.priority, models.OutboxItem.id),
+                )
+            if not ids:
+                return result
+            for row_id in ids:
+                await self._handle(row_id, result)
+
+    async def _handle(self, row_id: int, result: FlushResult) -> None:
+        async with self._sessions() as session:
+            item = await session.get(models.OutboxItem, row_id)
+            if item is None or item.claimed_by != self.worker_id or item.status != "claimed":
+                return
+            kind, payload, case_id, key = item.kind, dict(item.payload), item.case_id, item.idempotency_key
+            try:
+                request = await self._prepare(session, kind, payload, case_id)
+            except NotReadyYet as exc:
+                await self._retry(row_id, str(exc))
+                result.retried += 1
+                return
+        try:
+            response = await request(key)
+        except BackendUnavailable as exc:
+            await self._retry(row_id, str(exc))
+            result.retried += 1
+            log.warning("outbox.retry", kind=kind, row=row_id, error=str(exc))
+            return
+        except BackendRejected as exc:
+            await self._fail(row_id, str(exc))
+            result.failed += 1
+            log.error("outbox.rejected", kind=kind, row=row_id, error=str(exc))
+            return
+        async with self._sessions.begin() as session:
+            await self._apply(session, kind, payload, case_id, response)
+            item = await session.get(models.OutboxItem, row_id)
+            if item is not None:
+                item.status, item.done_at, item.last_error = "done", self._clock(), None
+        result.done += 1
+        log.info("outbox.done", kind=kind, row=row_id)
+
+    async def _prepare(
+        self, session: AsyncSession, kind: str, payload: dict[str, Any], case_id: int | None
+    ) -> Callable[[str], Any]:
+        """Read what the call needs (inside a short read), return the call to make (outside it)."""
+        client = self._client
+        if kind == "file_case":
+            case = await session.get(models.Case, case_id)
+            if case is None:
+                raise NotReadyYet("case row missing")
+            body = CaseCreate(
+                reference=case.reference, dispute_type=case.dispute_type, description=case.description,
+                place=case.place, latitude=case.latitude, longitude=case.longitude, occurred=case.occurred,
+                other_party=case.other_party, reporter=Reporter(name=case.name, phone=case.phone),
+                channel=case.channel, consent_at=_aware(case.consent_at),
+            )  # fmt: skip
+            return lambda key: client.create_case(body, idempotency_key=key)
+        if kind == "escalation":
+            transcript = await _transcript(session, payload["channel"], payload["user_id"])
+            escalation = EscalationCreate(
+                channel=payload["channel"], resident_ref=payload["user_id"], text=payload["text"],
+                categories=payload["categories"], self_harm=payload["self_harm"], transcript=transcript,
+            )  # fmt: skip
+            return lambda key: client.create_escalation(escalation, idempotency_key=key)
+        handoff = await session.get(models.Handoff, payload["handoff_id"])
+        if handoff is None:
+            raise NotReadyYet("handoff row missing")
+        if kind == "handoff":
+            transcript = await _transcript(session, handoff.channel, handoff.user_id)
+            body_h = HandoffCreate(
+                channel=handoff.channel,
+                resident_ref=handoff.user_id,
+                text=payload["text"],
+                transcript=transcript,
+            )
+            return lambda key: client.create_handoff(body_h, idempotency_key=key)
+        if handoff.backend_id is None:
+            raise NotReadyYet("the handoff is not at the desk yet")
+        backend_id = handoff.backend_id
+        if kind == "relay":
+            text = payload["text"]
+            return lambda key: client.relay_to_handoff(backend_id, text, idempotency_key=key)
+        if kind == "close_handoff":
+            return lambda key: client.close_handoff(backend_id)
+        raise BackendRejected("outbox", f"unknown work kind {kind!r}")
+
+    async def _apply(
+        self, session: AsyncSession, kind: str, payload: dict[str, Any], case_id: int | None, response: Any
+    ) -> None:
+        if kind == "file_case":
+            case = await session.get(models.Case, case_id)
+            if case is None:
+                return
+            case.backend_case_no = response.case_no
+            case.step = case.step or response.step.value
+            text = self._replies.text("notify.filed", reference=case.reference, case_no=response.case_no)
+            await queue_notification(
+                session, channel=case.channel, user_id=case.user_id, text=text, key=f"filed:{case.id}"
+            )
+        elif kind == "handoff":
+            handoff = await session.get(models.Handoff, payload["handoff_id"])
+            if handoff is not None:
+                handoff.backend_id = response.id
+                if handoff.status == "requested":
+                    handoff.status = "waiting"
+
+    async def _retry(self, row_id: int, error: str) -> None:
+        async with self._sessions.begin() as session:
+            item = await session.get(models.OutboxItem, row_id)
+            if item is None:
+                return
+            item.attempts += 1
+            item.status, item.claimed_by, item.last_error = "pending", None, error[:500]
+            item.next_attempt_at = next_attempt(self._clock(), item.attempts)
+
+    async def _fail(self, row_id: int, error: str) -> None:
+        async with self._sessions.begin() as session:
+            item = await session.get(models.OutboxItem, row_id)
+            if item is not None:
+                item.attempts += 1
+                item.status, item.last_error = "failed", error[:500]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def _transcript(session: AsyncSession, channel: str, user_id: str) -> list[TranscriptLine]:
+    """The conversation so far (the last turns), for staff who take over."""
+    conversation = await session.scalar(
+        select(models.Conversation).where(
+            models.Conversation.channel == channel, models.Conversation.user_id == user_id
+        )
+    )
+    if conversation is None:
+        return []
+    rows = list(
+        await session.scalars(
+            select(models.ProcessedMessage)
+            .where(models.ProcessedMessage.conversation_id == conversation.id)
+            .order_by(models.ProcessedMessage.id.desc())
+            .limit(TRANSCRIPT_LINES)
+        )
+    )
+    lines: list[TranscriptLine] = []
+    for row in reversed(rows):
+        at = _aware(row.created_at)
+        if row.text:
+            lines.append(TranscriptLine(at=at, sender="resident", text=row.text[:5000]))
+        for reply in row.replies:
+            lines.append(TranscriptLine(at=at, sender="bot", text=str(reply.get("text", ""))[:5000]))
+    return lines
