@@ -78,6 +78,10 @@ bench-nlu: model ## NLU parse latency and throughput through the bot's client
 bench-dialog: model ## Turns/s and turn latency with concurrent residents, SQLite and PostgreSQL
 	$(VENV)/bin/python -m benchmarks.bench_dialog
 
+.PHONY: bench-sync
+bench-sync: install ## Progress sync of 100,000 open cases (10% changed) and notification throughput
+	$(VENV)/bin/python -m benchmarks.bench_sync
+
 .PHONY: clean
 clean: ## Remove environments, models and local data
 	rm -rf $(TOOLS) $(VENV) $(RASA_VENV) models var

@@ -52,7 +52,9 @@ class TranscriptLine(_Model):
 
 
 class CaseCreate(_Model):
-    reference: str = Field(min_length=1, max_length=32, description="the bot's reference, e.g. TJ20261122-0001")
+    reference: str = Field(
+        min_length=1, max_length=32, description="the bot's reference, e.g. TJ20261122-0001"
+    )
     dispute_type: str = Field(max_length=32)
     description: str = Field(max_length=5000)
     place: str = Field(max_length=500)

@@ -77,10 +77,10 @@ class RateLimiter:
                 now = self._clock()
                 self._tokens = min(self._burst, self._tokens + (now - self._last) / self._interval)
                 self._last = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                if self._tokens >= 1 - 1e-9:  # float sums never quite reach 1: don't spin on the last ulp
+                    self._tokens = max(0.0, self._tokens - 1)
                     return
-                await self._sleep((1 - self._tokens) * self._interval)
+                await self._sleep(max((1 - self._tokens) * self._interval, 1e-4))
 
 
 @dataclass

@@ -99,12 +99,16 @@ class ProgressSync:
             case = cases.get(change.case_no)
             if case is None or (case.last_change_seq or 0) >= change.seq:
                 continue  # not a case of ours, or already applied
-            case.step, case.department, case.public_note = (
-                change.step.value,
-                change.department,
-                change.public_note,
+            news = (
+                change.step.value != case.step
+                or (change.department is not None and change.department != case.department)
+                or bool(change.public_note)
             )
-            case.last_change_seq = change.seq
+            case.step, case.last_change_seq = change.step.value, change.seq
+            case.department = change.department or case.department
+            case.public_note = change.public_note or case.public_note
+            if not news:  # e.g. the feed's record of the case's creation: the resident was told already
+                continue
             await queue_notification(
                 session,
                 channel=case.channel,
