@@ -174,7 +174,10 @@ class RunningDesk:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def casedesk(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningDesk]:
+async def casedesk(
+    db_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningDesk]:
+    """One desk per bot database: references restart at -0001 in each, and must not meet."""
     from casedesk.app import create_app as create_desk
     from casedesk.settings import Environment
     from casedesk.settings import Settings as DeskSettings

@@ -69,10 +69,14 @@ async def _count_work(database: AsyncEngine, user_id: str) -> dict[str, int]:
                 models.Case, models.Case.id == models.OutboxItem.case_id
             )
         )
-        counts = {"cases": int(cases or 0), "file_case": 0, "escalation": 0, "handoff": 0}
+        counts = {"cases": int(cases or 0), "file_case": 0, "escalation": 0}
         for kind, payload, case_user in rows:
-            if case_user == user_id or (payload or {}).get("user_id") == user_id:
+            if kind in counts and (case_user == user_id or (payload or {}).get("user_id") == user_id):
                 counts[kind] += 1
+        handoffs = await connection.scalar(
+            select(func.count()).select_from(models.Handoff).where(models.Handoff.user_id == user_id)
+        )
+        counts["handoff"] = int(handoffs or 0)
         misses = await connection.scalar(select(func.count()).select_from(models.FaqMiss))
         counts["faq_misses_total"] = int(misses or 0)
     return counts

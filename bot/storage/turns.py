@@ -85,7 +85,7 @@ class SqlTurn:
                 user_id=inbound.user_id,
                 message_id=inbound.message_id,
                 conversation_id=self._conversation.id,
-                text=inbound.text[:2000],
+                text=inbound.text[:2000].replace("\x00", ""),  # PostgreSQL text cannot hold NUL
                 replies=replies_to_json(replies),
             )
         )

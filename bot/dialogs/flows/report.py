@@ -147,7 +147,8 @@ async def start(
     if turn.inbound.attachments:
         slots["attachments"] = [a.ref for a in turn.inbound.attachments]
     state = state.goto(FLOW, "confirm_type", slots)
-    suggested = dispute_type or turn.nlu.dispute_type
+    # A command ("登记纠纷") says nothing about the type: only a described dispute suggests one.
+    suggested = dispute_type or (turn.nlu.dispute_type if describe else None)
     if suggested and suggested in turn.svc.catalog:
         kind = turn.svc.catalog.get(suggested)
         return Step(
