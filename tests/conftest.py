@@ -3,7 +3,6 @@ model (``make test`` trains it first) and shared by every test marked ``rasa``."
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -15,7 +14,6 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import sqlalchemy
-import uvicorn
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,6 +29,7 @@ from bot.settings import PROJECT_ROOT, Settings
 from bot.storage.db import create_engine, sync_url
 from bot.storage.migrate import upgrade
 from bot.wiring import build_engine
+from tests.loopback import serve
 
 DATA = PROJECT_ROOT / "tests" / "data"
 
@@ -147,18 +146,8 @@ async def bot_http(
             "nlu_token": SecretStr(rasa_server.token),
         }
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serve(create_app(app_settings)) as url:
+        yield url
 
 
 # --- the reference case desk, for real, on loopback ---
@@ -192,13 +181,5 @@ async def casedesk(
         secure_cookies=False,
     )
     app = create_desk(desk_settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    yield RunningDesk(f"http://127.0.0.1:{port}", app.state.desk, desk_settings)
-    server.should_exit = True
-    await task
+    async with serve(app) as url:
+        yield RunningDesk(url, app.state.desk, desk_settings)
