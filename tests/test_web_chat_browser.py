@@ -16,26 +16,11 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright, expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"{CHROMIUM} is missing: `make test` installs Debian's chromium "
-        "(apt-get install chromium fonts-noto-cjk)",
-        allow_module_level=True,
-    )
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+
+require_chromium()
 
 pytestmark = pytest.mark.rasa
-
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHONE = {"width": 390, "height": 844}
 SMALL_PHONE = {"width": 360, "height": 640}
 LAPTOP = {"width": 1280, "height": 800}

@@ -24,7 +24,6 @@ import httpx
 import pytest
 import pytest_asyncio
 import sqlalchemy
-import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
@@ -32,6 +31,7 @@ from casedesk.accounts import StaffInfo, create_staff
 from casedesk.app import create_app
 from casedesk.db import Base, create_sync_engine
 from casedesk.settings import Environment, Settings
+from tests.loopback import serve
 
 TOKEN = "test-casedesk-token-4f1c9a7e"
 SESSION_SECRET = "test-casedesk-session-secret-0b3e8d"
@@ -79,20 +79,8 @@ def drop_schema(settings: Settings) -> None:
 
 @asynccontextmanager
 async def running_desk(settings: Settings) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serve(create_app(settings)) as url:
+        yield url
 
 
 @dataclass(frozen=True)
