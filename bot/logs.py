@@ -19,7 +19,7 @@ def _mask_processor(_logger: Any, _name: str, event: MutableMapping[str, Any]) -
 def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
     # httpx logs every request URL at INFO, and Rasa's auth token travels in the query string.
-    for noisy in ("httpx", "httpcore"):
+    for noisy in ("httpx", "httpcore", "apscheduler"):  # apscheduler: a line per job run
         logging.getLogger(noisy).setLevel(logging.WARNING)
     structlog.configure(
         processors=[
