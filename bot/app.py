@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from bot.dialogs.replies import Centre
+from bot.dialogs.replies import Replies
 from bot.handlers import health, web
 from bot.settings import Settings
 from bot.wiring import Runtime, runtime
@@ -24,7 +24,7 @@ def create_app(settings: Settings, *, on_ready: Callable[[Runtime], None] | None
 
     app = FastAPI(title="Mediation bot", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
-    app.state.centre_name = Centre.load(settings.knowledge_dir).name
+    app.state.replies = Replies.load(settings.knowledge_dir)
     app.include_router(health.router)
     app.include_router(web.router)
     return app

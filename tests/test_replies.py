@@ -83,3 +83,9 @@ def test_the_dialog_domain_imports_no_framework() -> None:
 def test_knowledge_files_are_where_the_readme_says(settings: Settings) -> None:
     for name in ("replies.yml", "centre.yml", "dispute_types.yml", "urgent_patterns.yml", "routing.yml"):
         assert Path(settings.knowledge_dir / name).exists(), name
+
+
+def test_the_web_chat_page_takes_its_words_from_knowledge(replies: Replies) -> None:
+    template = PROJECT_ROOT / "bot" / "handlers" / "templates" / "chat.html"
+    assert not re.search(r"[\u4e00-\u9fff]", template.read_text(encoding="utf-8"))
+    assert {"welcome", "send", "typing", "retrying", "failed", "resend"} <= set(replies.web)

@@ -46,13 +46,21 @@ class Text:
 
 class Replies:
     def __init__(
-        self, texts: dict[str, Text], labels: dict[str, str], anonymous: str, unknown: str, centre: Centre
+        self,
+        texts: dict[str, Text],
+        labels: dict[str, str],
+        anonymous: str,
+        unknown: str,
+        centre: Centre,
+        web: dict[str, str] | None = None,
     ):
         self._texts = texts
         self.labels = labels
         self.anonymous = anonymous
         self.unknown = unknown
         self.centre = centre
+        #: The web chat page's own words (title, buttons, status lines).
+        self.web = web or {}
         self._defaults = {
             "centre": centre.name,
             "hotline": centre.hotline,
@@ -76,6 +84,7 @@ class Replies:
             str(raw["anonymous"]),
             str(raw["unknown"]),
             Centre.load(knowledge_dir),
+            {str(k): str(v) for k, v in (raw.get("web") or {}).items()},
         )
 
     @property

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from bot.dialogs.engine import DialogEngine
 from bot.dialogs.messages import Inbound, Outbound
+from bot.dialogs.replies import Replies
 from bot.storage.notifications import take_held
 
 CHANNEL = "web"
@@ -65,7 +66,9 @@ def _ensure_user(response: Response, uid: str | None) -> str:
 
 @router.get("/chat", response_class=HTMLResponse)
 async def chat_page(request: Request, chat_uid: Annotated[str | None, Cookie()] = None) -> HTMLResponse:
-    response = templates.TemplateResponse(request, "chat.html", {"centre": request.app.state.centre_name})
+    replies: Replies = request.app.state.replies
+    context = {"centre": replies.centre.name, "ui": replies.web, "buttons": replies.template("menu").options}
+    response = templates.TemplateResponse(request, "chat.html", context)
     _ensure_user(response, chat_uid)
     return response
 
