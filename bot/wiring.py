@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -45,8 +46,15 @@ def build_services(settings: Settings) -> Services:
     )
 
 
-def build_engine(settings: Settings, database: AsyncEngine, classifier: Classifies) -> DialogEngine:
+def build_engine(
+    settings: Settings,
+    database: AsyncEngine,
+    classifier: Classifies,
+    *,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> DialogEngine:
     return DialogEngine(
+        clock=clock,
         store=SqlTurnStore(database, timezone=settings.timezone),
         classifier=classifier,
         services=build_services(settings),

@@ -294,23 +294,21 @@ class Desk:
         return row
 
     async def changes(self, after: int, limit: int) -> ChangesPage:
+        rows, cursor, more = await self._feed_page(ChangeEvent, after, limit)
+        return ChangesPage(changes=[change_model(r) for r in rows], next_cursor=cursor, has_more=more)
+
+    async def _feed_page(self, model: Any, after: int, limit: int) -> tuple[list[Any], str, bool]:
+        """One page of a feed (rows after ``after``, oldest first), its cursor, and whether more follow."""
         async with self._read() as session:
             rows = list(
                 (
                     await session.execute(
-                        select(ChangeEvent)
-                        .where(ChangeEvent.seq > after)
-                        .order_by(ChangeEvent.seq)
-                        .limit(limit + 1)
+                        select(model).where(model.seq > after).order_by(model.seq).limit(limit + 1)
                     )
                 ).scalars()
             )
         page = rows[:limit]
-        return ChangesPage(
-            changes=[change_model(r) for r in page],
-            next_cursor=str(page[-1].seq if page else after),
-            has_more=len(rows) > limit,
-        )
+        return page, str(page[-1].seq if page else after), len(rows) > limit
 
     async def add_attachment(self, session: AsyncSession, case_no: str, new: NewAttachment) -> Attachment:
         case = await self._case_row(session, case_no)
@@ -522,22 +520,9 @@ class Desk:
             return handoff_model(row)
 
     async def handoff_events(self, after: int, limit: int) -> HandoffEventsPage:
-        async with self._read() as session:
-            rows = list(
-                (
-                    await session.execute(
-                        select(HandoffEventRow)
-                        .where(HandoffEventRow.seq > after)
-                        .order_by(HandoffEventRow.seq)
-                        .limit(limit + 1)
-                    )
-                ).scalars()
-            )
-        page = rows[:limit]
+        rows, cursor, more = await self._feed_page(HandoffEventRow, after, limit)
         return HandoffEventsPage(
-            events=[handoff_event_model(r) for r in page],
-            next_cursor=str(page[-1].seq if page else after),
-            has_more=len(rows) > limit,
+            events=[handoff_event_model(r) for r in rows], next_cursor=cursor, has_more=more
         )
 
     # --- handoffs (the staff's side) ---

@@ -51,11 +51,10 @@ def clock() -> Clock:
 def engines(
     db_settings: Settings, database: AsyncEngine, classifier: Classifier, clock: Clock
 ) -> dict[str, Any]:
-    up = build_engine(db_settings, database, classifier)
+    # The transcripts' clock moves with "wait_minutes".
+    up = build_engine(db_settings, database, classifier, clock=clock)
     dead = RasaClient(f"http://127.0.0.1:{free_port()}", retries=0, timeout=1)
-    down = build_engine(db_settings, database, build_classifier(db_settings, dead))
-    for engine in (up, down):
-        engine._clock = clock  # the transcript's clock moves with "wait_minutes"
+    down = build_engine(db_settings, database, build_classifier(db_settings, dead), clock=clock)
     return {"up": up, "down": down}
 
 

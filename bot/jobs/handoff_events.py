@@ -5,7 +5,7 @@ a lease, like the progress sync."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -39,27 +39,19 @@ class HandoffEvents:
         self._clock = clock
 
     async def poll_once(self) -> int:
-        async with self._sessions.begin() as session:
-            if not await leases.acquire(session, JOB, self.holder, self._clock(), LEASE_TTL):
-                return 0
-            cursor = await leases.cursor_of(session, JOB)
-        handled = 0
-        try:
-            while True:
-                page = await self._client.handoff_events(cursor)
-                async with self._sessions.begin() as session:
-                    for event in page.events:
-                        await self._apply(session, event)
-                    await leases.advance(
-                        session, JOB, self.holder, page.next_cursor, self._clock(), LEASE_TTL
-                    )
-                handled += len(page.events)
-                cursor = page.next_cursor
-                if not page.has_more:
-                    return handled
-        finally:
-            async with self._sessions.begin() as session:
-                await leases.release(session, JOB, self.holder)
+        """Handle every new event; returns how many."""
+
+        async def fetch(cursor: str | None) -> tuple[list[HandoffEvent], str, bool]:
+            page = await self._client.handoff_events(cursor)
+            return page.events, page.next_cursor, page.has_more
+
+        async def apply(session: AsyncSession, events: Sequence[HandoffEvent]) -> int:
+            for event in events:
+                await self._apply(session, event)
+            return len(events)
+
+        run = await leases.read_feed(self._sessions, JOB, self.holder, self._clock, LEASE_TTL, fetch, apply)
+        return run.items if run else 0
 
     async def _apply(self, session: AsyncSession, event: HandoffEvent) -> None:
         handoff = await session.scalar(

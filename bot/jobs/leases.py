@@ -4,14 +4,19 @@ row also keeps the job's feed cursor, moved forward in the same transaction as w
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import or_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.jobs.claims import rowcount
 from bot.storage.models import JobLease
+
+T = TypeVar("T")
 
 
 class LeaseLost(Exception):
@@ -56,3 +61,42 @@ async def release(session: AsyncSession, name: str, holder: str) -> None:
 async def cursor_of(session: AsyncSession, name: str) -> str | None:
     lease = await session.get(JobLease, name)
     return lease.cursor if lease else None
+
+
+@dataclass
+class FeedRun:
+    pages: int = 0
+    items: int = 0
+    applied: int = 0
+
+
+async def read_feed(
+    sessions: async_sessionmaker[AsyncSession],
+    job: str,
+    holder: str,
+    clock: Callable[[], datetime],
+    ttl: timedelta,
+    fetch: Callable[[str | None], Awaitable[tuple[Sequence[T], str, bool]]],
+    apply: Callable[[AsyncSession, Sequence[T]], Awaitable[int]],
+) -> FeedRun | None:
+    """Read a feed from the stored cursor to its end under the job's lease (None: another
+    process holds it). Each page is applied and the cursor moved in one transaction."""
+    async with sessions.begin() as session:
+        if not await acquire(session, job, holder, clock(), ttl):
+            return None
+        cursor = await cursor_of(session, job)
+    run = FeedRun()
+    try:
+        while True:
+            items, next_cursor, more = await fetch(cursor)
+            async with sessions.begin() as session:
+                run.applied += await apply(session, items)
+                await advance(session, job, holder, next_cursor, clock(), ttl)
+            cursor = next_cursor
+            run.pages += 1
+            run.items += len(items)
+            if not more:
+                return run
+    finally:
+        async with sessions.begin() as session:
+            await release(session, job, holder)

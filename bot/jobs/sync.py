@@ -6,7 +6,7 @@ page, and the notification's dedupe key makes a re-read harmless."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -57,34 +57,26 @@ class ProgressSync:
         self._clock = clock
 
     async def sync_once(self) -> SyncResult:
-        result = SyncResult()
-        async with self._sessions.begin() as session:
-            if not await leases.acquire(session, JOB, self.holder, self._clock(), LEASE_TTL):
-                return result
-            cursor = await leases.cursor_of(session, JOB)
-        result.ran = True
-        try:
-            while True:
-                page = await self._client.changes(cursor, limit=self._page_size)
-                result.requests += 1
-                async with self._sessions.begin() as session:
-                    result.applied += await self._apply(session, page.changes)
-                    await leases.advance(
-                        session, JOB, self.holder, page.next_cursor, self._clock(), LEASE_TTL
-                    )
-                cursor = page.next_cursor
-                result.pages += 1
-                result.changes += len(page.changes)
-                if not page.has_more:
-                    break
-        finally:
-            async with self._sessions.begin() as session:
-                await leases.release(session, JOB, self.holder)
-        if result.changes:
-            log.info("sync.done", pages=result.pages, changes=result.changes, applied=result.applied)
-        return result
+        requests = 0
 
-    async def _apply(self, session: AsyncSession, changes: list[CaseChange]) -> int:
+        async def fetch(cursor: str | None) -> tuple[list[CaseChange], str, bool]:
+            nonlocal requests
+            requests += 1
+            page = await self._client.changes(cursor, limit=self._page_size)
+            return page.changes, page.next_cursor, page.has_more
+
+        run = await leases.read_feed(
+            self._sessions, JOB, self.holder, self._clock, LEASE_TTL, fetch, self._apply
+        )
+        if run is None:
+            return SyncResult()
+        if run.items:
+            log.info("sync.done", pages=run.pages, changes=run.items, applied=run.applied)
+        return SyncResult(
+            ran=True, pages=run.pages, changes=run.items, applied=run.applied, requests=requests
+        )
+
+    async def _apply(self, session: AsyncSession, changes: Sequence[CaseChange]) -> int:
         if not changes:
             return 0
         numbers = {c.case_no for c in changes}

@@ -14,6 +14,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class Claimable:
+    """Columns of a work row that workers claim (``bot.jobs.claims``) and retry with backoff."""
+
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -86,7 +96,7 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-class OutboxItem(Base):
+class OutboxItem(Claimable, Base):
     """Outgoing work written in the same transaction as the turn that caused it."""
 
     __tablename__ = "outbox"
@@ -102,11 +112,6 @@ class OutboxItem(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, claimed, done, failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    claimed_by: Mapped[str | None] = mapped_column(String(64))
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -132,7 +137,7 @@ class ReferenceCounter(Base):
     last: Mapped[int] = mapped_column(Integer)
 
 
-class Notification(Base):
+class Notification(Claimable, Base):
     """A message for a resident the bot sends on its own (case filed, case moved, staff wrote).
 
     ``dedupe_key`` makes each event notify once however often the feed is read again.
@@ -151,11 +156,6 @@ class Notification(Base):
     dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
     #: pending (to send), claimed, held (the channel cannot push: goes with the next reply), sent, failed
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    claimed_by: Mapped[str | None] = mapped_column(String(64))
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
