@@ -1,4 +1,8 @@
-"""The bot's web application: ``create_app(settings)`` builds it; uvicorn runs it (``bot run``)."""
+"""The bot's web application: ``create_app(settings)`` builds it; uvicorn runs it (``bot run``).
+
+One app serves every door: the web chat, the WeChat and Telegram webhooks, health and metrics.
+Its lifespan starts and stops everything the bot needs (``bot.wiring.runtime``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from bot.dialogs.replies import Replies
-from bot.handlers import health, web
+from bot.handlers import health, metrics, telegram, web, wechat
 from bot.settings import Settings
 from bot.wiring import Runtime, runtime
 
@@ -22,9 +26,16 @@ def create_app(settings: Settings, *, on_ready: Callable[[Runtime], None] | None
                 on_ready(rt)
             yield
 
-    app = FastAPI(title="Mediation bot", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Mediation bot",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        max_body_size=settings.max_request_bytes,
+    )
     app.state.settings = settings
     app.state.replies = Replies.load(settings.knowledge_dir)
-    app.include_router(health.router)
-    app.include_router(web.router)
+    for module in (health, metrics, web, wechat, telegram):
+        app.include_router(module.router)
     return app

@@ -21,6 +21,21 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class WeChatMode(StrEnum):
+    """How the official account's server configuration encrypts messages (消息加解密方式)."""
+
+    PLAINTEXT = "plaintext"  # 明文: the signature does not cover the body; development only
+    COMPATIBLE = "compatible"  # 兼容: both forms; we accept only what verifies as safe, or plaintext
+    SAFE = "safe"  # 安全: AES-encrypted, verified with msg_signature; the production setting
+
+
+class WeChatAccount(StrEnum):
+    """What the official account may send on its own."""
+
+    SUBSCRIPTION = "subscription"  # 订阅号 (unverified): passive replies only
+    SERVICE = "service"  # 认证服务号: customer-service messages and template messages
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="BOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -87,10 +102,72 @@ class Settings(BaseSettings):
         1000, ge=10, description="Longer messages are cut to this length before classification"
     )
 
+    # --- inbound traffic ---
+    max_request_bytes: int = Field(
+        256 * 1024, ge=1024, description="Larger request bodies are refused with 413 on every route"
+    )
+    rate_limit_messages: int = Field(
+        20, ge=1, description="Messages one resident may send per rate-limit window before a polite pause"
+    )
+    rate_limit_window: float = Field(60.0, gt=0, description="Seconds of the per-resident rate-limit window")
+
+    # --- WeChat official account (off unless BOT_WECHAT_TOKEN is set) ---
+    wechat_token: SecretStr | None = Field(
+        None, description="Token of the account's server configuration; unset: WeChat is off"
+    )
+    wechat_app_id: str | None = Field(None, description="The official account's AppID")
+    wechat_app_secret: SecretStr | None = Field(
+        None, description="AppSecret, used only by the access_token refresher"
+    )
+    wechat_encoding_aes_key: SecretStr | None = Field(
+        None, description="EncodingAESKey (43 characters), needed in safe and compatible modes"
+    )
+    wechat_mode: WeChatMode = Field(WeChatMode.SAFE, description="plaintext, compatible or safe")
+    wechat_account: WeChatAccount = Field(
+        WeChatAccount.SERVICE, description="subscription (passive replies only) or service"
+    )
+    wechat_api_url: str = Field("https://api.weixin.qq.com", description="Base address of WeChat's API")
+    wechat_reply_budget: float = Field(
+        4.0, gt=0, lt=5, description="Seconds a passive reply may take before the late-reply path"
+    )
+    wechat_timestamp_window: int = Field(
+        300, ge=30, description="Seconds a signed request's timestamp may be off before it is refused"
+    )
+    wechat_template_id: str | None = Field(
+        None, description="Template message id for notifications outside the 48-hour window"
+    )
+    wechat_template_fields: dict[str, str] = Field(
+        default_factory=lambda: {"thing1": "title", "thing2": "detail", "time3": "time"},
+        description="Template field → title, detail, time or reference (JSON)",
+    )
+    wechat_token_interval: float = Field(
+        300.0, gt=0, description="Seconds between checks of the access_token's age (refreshed early)"
+    )
+
+    # --- Telegram (off unless BOT_TELEGRAM_TOKEN is set; see docs/privacy.md) ---
+    telegram_token: SecretStr | None = Field(None, description="Bot token from @BotFather; unset: off")
+    telegram_secret: SecretStr | None = Field(
+        None, description="Webhook secret (X-Telegram-Bot-Api-Secret-Token); required with the token"
+    )
+    telegram_webhook_url: str | None = Field(
+        None, description="Public HTTPS address of /telegram/webhook, for `bot telegram set-webhook`"
+    )
+    telegram_api_url: str = Field(
+        "https://api.telegram.org/bot", description="Base address of the Bot API (PTB base_url)"
+    )
+    telegram_rate: float = Field(25.0, gt=0, description="Messages per second to Telegram, all processes")
+    telegram_chat_interval: float = Field(
+        1.0, ge=0, description="Seconds between messages to one chat, all processes"
+    )
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env is Environment.PRODUCTION and self.nlu_url and self.nlu_token is None:
             raise ValueError("BOT_NLU_TOKEN must be set in production when BOT_NLU_URL points to a server")
         if self.env is Environment.PRODUCTION and self.backend_url and self.backend_token is None:
             raise ValueError("BOT_BACKEND_TOKEN must be set in production when BOT_BACKEND_URL is set")
+        if self.telegram_token is not None and self.telegram_secret is None:
+            raise ValueError(
+                "BOT_TELEGRAM_SECRET must be set with BOT_TELEGRAM_TOKEN (it guards the webhook)"
+            )
         return self

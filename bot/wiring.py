@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.backend_runtime import Backend, backend_runtime
 from bot.cases.steps import CaseSteps
-from bot.dialogs.engine import DialogEngine
+from bot.channel import ChannelParts, PeriodicJob
+from bot.dialogs.engine import DialogEngine, RateLimit
 from bot.dialogs.flows.general import AdministrativeMatters
-from bot.dialogs.ports import Classifies
+from bot.dialogs.ports import Classifies, HandlesTurns
 from bot.dialogs.replies import Replies
 from bot.dialogs.router import Router
 from bot.dialogs.turn import Services
@@ -22,8 +23,9 @@ from bot.faq.source import FileFaqs
 from bot.jobs.handoff_events import HandoffEvents
 from bot.jobs.notify import Dispatcher, HoldingNotifier, Notifier, RateLimiter
 from bot.jobs.outbox import OutboxWorker
-from bot.jobs.scheduler import Intervals, build_scheduler
+from bot.jobs.scheduler import build_scheduler
 from bot.jobs.sync import ProgressSync
+from bot.metrics import MeasuredEngine
 from bot.nlu.labels import DisputeCatalog
 from bot.nlu.runtime import NluRuntime, nlu_runtime
 from bot.nlu.segment import make_tokenizer
@@ -59,12 +61,14 @@ def build_engine(
         classifier=classifier,
         services=build_services(settings),
         router=Router(AdministrativeMatters.load(settings.knowledge_dir)),
+        rate_limit=RateLimit(settings.rate_limit_messages, timedelta(seconds=settings.rate_limit_window)),
     )
 
 
-def notifiers() -> dict[str, Notifier]:
+def notifiers(channels: dict[str, ChannelParts] | None = None) -> dict[str, Notifier]:
     """A notifier per channel. The web chat and the console cannot push: they hold."""
-    return {"web": HoldingNotifier(), "console": HoldingNotifier()}
+    pushing = {name: parts.notifier for name, parts in (channels or {}).items()}
+    return {"web": HoldingNotifier(), "console": HoldingNotifier(), **pushing}
 
 
 @dataclass(slots=True)
@@ -74,14 +78,28 @@ class Jobs:
     sync: ProgressSync
     handoffs: HandoffEvents
 
+    def periodic(self, settings: Settings) -> list[PeriodicJob]:
+        return [
+            PeriodicJob("outbox", self.outbox.flush_once, settings.outbox_interval),
+            PeriodicJob("notifications", self.dispatcher.dispatch_once, settings.notify_interval),
+            PeriodicJob("handoff_events", self.handoffs.poll_once, settings.handoff_interval),
+            PeriodicJob("progress_sync", self.sync.sync_once, settings.sync_interval),
+        ]
 
-def build_jobs(settings: Settings, database: AsyncEngine, backend: Backend) -> Jobs:
+
+def build_jobs(
+    settings: Settings,
+    database: AsyncEngine,
+    backend: Backend,
+    channels: dict[str, ChannelParts] | None = None,
+) -> Jobs:
     replies = Replies.load(settings.knowledge_dir)
     steps = CaseSteps.load(settings.knowledge_dir)
     made = sessions(database)
+    media = {name: parts.media for name, parts in (channels or {}).items() if parts.media is not None}
     return Jobs(
-        outbox=OutboxWorker(made, backend.client, replies),
-        dispatcher=Dispatcher(made, notifiers(), {"web": RateLimiter(50, burst=50)}),
+        outbox=OutboxWorker(made, backend.client, replies, media=media),
+        dispatcher=Dispatcher(made, notifiers(channels), {"web": RateLimiter(50, burst=50)}),
         sync=ProgressSync(made, backend.client, replies, steps),
         handoffs=HandoffEvents(made, backend.client, replies),
     )
@@ -92,10 +110,13 @@ class Runtime:
     settings: Settings
     database: AsyncEngine
     nlu: NluRuntime
-    engine: DialogEngine
+    engine: HandlesTurns
     backend: Backend | None
     jobs: Jobs | None
     scheduler: AsyncIOScheduler | None
+    channels: dict[str, ChannelParts]
+    #: Channel objects their routes need (the Telegram application), by channel name.
+    adapters: dict[str, object]
 
 
 @asynccontextmanager
@@ -113,29 +134,24 @@ async def runtime(
             nlu_runtime(settings, start_if_unreachable=start_nlu_if_unreachable)
         )
         backend = await stack.enter_async_context(backend_runtime(settings)) if with_backend else None
-        jobs = build_jobs(settings, database, backend) if backend else None
+        engine = MeasuredEngine(build_engine(settings, database, nlu.classifier).handle)
+        channels, adapters = await _channels(settings, database, engine, stack)
+        jobs = build_jobs(settings, database, backend, channels) if backend else None
         scheduler = None
-        if jobs and settings.jobs:
-            scheduler = build_scheduler(
-                outbox=jobs.outbox,
-                dispatcher=jobs.dispatcher,
-                sync=jobs.sync,
-                handoffs=jobs.handoffs,
-                intervals=Intervals(
-                    outbox=settings.outbox_interval,
-                    notifications=settings.notify_interval,
-                    handoff_events=settings.handoff_interval,
-                    progress_sync=settings.sync_interval,
-                ),
-            )
+        if settings.jobs:
+            periodic = [job for parts in channels.values() for job in parts.jobs]
+            if jobs is not None:
+                periodic = [*jobs.periodic(settings), *periodic]
+            scheduler = build_scheduler(periodic)
             scheduler.start()
             stack.callback(scheduler.shutdown, wait=False)
-        yield Runtime(
-            settings,
-            database,
-            nlu,
-            build_engine(settings, database, nlu.classifier),
-            backend,
-            jobs,
-            scheduler,
-        )
+        yield Runtime(settings, database, nlu, engine, backend, jobs, scheduler, channels, adapters)
+
+
+async def _channels(
+    settings: Settings, database: AsyncEngine, engine: HandlesTurns, stack: AsyncExitStack
+) -> tuple[dict[str, ChannelParts], dict[str, object]]:
+    """The messaging channels that are configured (each is off without its token)."""
+    channels: dict[str, ChannelParts] = {}
+    adapters: dict[str, object] = {}
+    return channels, adapters

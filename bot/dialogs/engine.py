@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -48,6 +49,15 @@ class KeyedLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``messages`` handled per resident within ``window``; beyond, a polite pause
+    (the NLU and the database are shared by everyone: one flooding client must not starve them)."""
+
+    messages: int
+    window: timedelta
+
+
 class DialogEngine:
     def __init__(
         self,
@@ -57,8 +67,10 @@ class DialogEngine:
         services: Services,
         router: Router,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self._store = store
+        self._rate_limit = rate_limit
         self._classifier = classifier
         self._services = services
         self._router = router
@@ -71,6 +83,9 @@ class DialogEngine:
             if recorded is not None:
                 log.info("turn.replayed", channel=inbound.channel)
                 return recorded
+            if await self._over_limit(inbound):
+                log.warning("turn.rate_limited", channel=inbound.channel)
+                return (self._services.replies.say("rate_limited"),)
             nlu = await self._classifier.classify(inbound.text)
             try:
                 return await self._step(inbound, nlu)
@@ -78,6 +93,13 @@ class DialogEngine:
                 # Another process handled the same delivery between our check and our commit.
                 again = await self._store.replay(inbound.channel, inbound.user_id, inbound.message_id)
                 return again or ()
+
+    async def _over_limit(self, inbound: Inbound) -> bool:
+        if self._rate_limit is None or self._classifier.is_urgent(inbound.text):
+            return False  # danger is never kept waiting
+        since = self._clock() - self._rate_limit.window
+        handled = await self._store.recent_messages(inbound.channel, inbound.user_id, since)
+        return handled >= self._rate_limit.messages
 
     async def _step(self, inbound: Inbound, nlu: Classification) -> tuple[Outbound, ...]:
         async with self._store.transaction(inbound.channel, inbound.user_id) as tx:

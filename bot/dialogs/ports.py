@@ -17,6 +17,10 @@ from bot.nlu.classifier import Classification
 class Classifies(Protocol):
     async def classify(self, raw_text: str) -> Classification: ...
 
+    def is_urgent(self, raw_text: str) -> bool:
+        """Whether the urgent rules fire, without asking the model."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class CaseView:
@@ -72,4 +76,14 @@ class DuplicateMessage(Exception):
 class TurnStore(Protocol):
     async def replay(self, channel: str, user_id: str, message_id: str) -> tuple[Outbound, ...] | None: ...
 
+    async def recent_messages(self, channel: str, user_id: str, since: datetime) -> int:
+        """How many messages of this resident were handled since ``since`` (for rate limiting)."""
+        ...
+
     def transaction(self, channel: str, user_id: str) -> AbstractAsyncContextManager[TurnTransaction]: ...
+
+
+class HandlesTurns(Protocol):
+    """The engine as channels see it (the real one, or one wrapped for metrics)."""
+
+    async def handle(self, inbound: Inbound) -> tuple[Outbound, ...]: ...

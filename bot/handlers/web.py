@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, ValidationError
 
-from bot.dialogs.engine import DialogEngine
+from bot.dialogs.ports import HandlesTurns
 from bot.dialogs.messages import Inbound, Outbound
 from bot.dialogs.replies import Replies
 from bot.storage.notifications import take_held
@@ -46,8 +46,8 @@ class MessagesOut(BaseModel):
     replies: list[ReplyOut]
 
 
-def _engine(request: Request) -> DialogEngine:
-    engine: DialogEngine = request.app.state.runtime.engine
+def _engine(request: Request) -> HandlesTurns:
+    engine: HandlesTurns = request.app.state.runtime.engine
     return engine
 
 

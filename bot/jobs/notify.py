@@ -20,6 +20,7 @@ from typing import Protocol
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import metrics
 from bot.jobs.backoff import next_attempt
 from bot.jobs.claims import claim
 from bot.storage import models
@@ -144,6 +145,7 @@ class Dispatcher:
             status, error = "failed", str(exc)
         else:
             status = "held" if delivery is Delivery.HELD else "sent"
+        metrics.NOTIFICATIONS.labels(channel, "retried" if status == "pending" else status).inc()
         async with self._sessions.begin() as session:
             row = await session.get(models.Notification, row_id)
             if row is None:

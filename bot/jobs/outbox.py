@@ -1,5 +1,6 @@
 """The outbox worker: carries the work dialog turns wrote (cases to file, escalations, handoffs,
-messages relayed to staff) to the case system.
+messages relayed to staff) to the case system, and a filed case's photos after it (fetched from
+the resident's channel, uploaded as the case's attachments).
 
 Each row is claimed (``bot.jobs.claims``), sent with the row's idempotency key, and
 marked done with what came back — so a worker killed after the case system answered, or an
@@ -24,6 +25,7 @@ from backend_client.models import CaseCreate, EscalationCreate, HandoffCreate, R
 from bot.dialogs.replies import Replies
 from bot.jobs.backoff import next_attempt
 from bot.jobs.claims import claim
+from bot.jobs.media import MediaGone, MediaSource
 from bot.jobs.notices import queue_notification
 from bot.storage import models
 
@@ -52,10 +54,12 @@ class OutboxWorker:
         worker_id: str | None = None,
         batch: int = 20,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        media: dict[str, MediaSource] | None = None,
     ) -> None:
         self._sessions = sessions
         self._client = client
         self._replies = replies
+        self._media = media or {}
         self.worker_id = worker_id or f"outbox-{uuid.uuid4().hex[:8]}"
         self._batch = batch
         self._clock = clock
@@ -126,6 +130,11 @@ class OutboxWorker:
                 channel=case.channel, consent_at=_aware(case.consent_at),
             )  # fmt: skip
             return lambda key: client.create_case(body, idempotency_key=key)
+        if kind == "attachment":
+            case = await session.get(models.Case, case_id)
+            if case is None or case.backend_case_no is None:
+                raise NotReadyYet("the case is not filed yet")
+            return self._upload(case.backend_case_no, case.channel, payload["ref"])
         if kind == "escalation":
             transcript = await _transcript(session, payload["channel"], payload["user_id"])
             escalation = EscalationCreate(
@@ -155,6 +164,28 @@ class OutboxWorker:
             return lambda key: client.close_handoff(backend_id)
         raise BackendRejected("outbox", f"unknown work kind {kind!r}")
 
+    def _upload(self, case_no: str, channel: str, ref: str) -> Callable[[str], Any]:
+        source = self._media.get(channel)
+
+        async def upload(key: str) -> Any:
+            if source is None:
+                raise BackendRejected("fetch photo", f"the {channel} channel cannot fetch media")
+            try:
+                media = await source.fetch(ref)
+            except MediaGone as exc:
+                raise BackendRejected("fetch photo", f"gone from {channel}: {exc}") from exc
+            except Exception as exc:  # the channel's network: try again later
+                raise BackendUnavailable("fetch photo", f"{type(exc).__name__}: {exc}") from exc
+            return await self._client.add_attachment(
+                case_no,
+                filename=media.filename,
+                content=media.content,
+                content_type=media.content_type,
+                idempotency_key=key,
+            )
+
+        return upload
+
     async def _apply(
         self, session: AsyncSession, kind: str, payload: dict[str, Any], case_id: int | None, response: Any
     ) -> None:
@@ -168,6 +199,12 @@ class OutboxWorker:
             await queue_notification(
                 session, channel=case.channel, user_id=case.user_id, text=text, key=f"filed:{case.id}"
             )
+            for ref in case.attachments:  # the photos follow the case, one row each
+                session.add(
+                    models.OutboxItem(
+                        kind="attachment", priority=30, payload={"ref": str(ref)}, case_id=case.id
+                    )
+                )
         elif kind == "handoff":
             handoff = await session.get(models.Handoff, payload["handoff_id"])
             if handoff is not None:

@@ -8,26 +8,14 @@ are claimed row by row (``bot.jobs.claims``), and the two feed readers take a le
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.jobs.handoff_events import HandoffEvents
-from bot.jobs.notify import Dispatcher
-from bot.jobs.outbox import OutboxWorker
-from bot.jobs.sync import ProgressSync
+from bot.channel import PeriodicJob
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Intervals:
-    outbox: float = 3.0
-    notifications: float = 2.0
-    handoff_events: float = 2.0
-    progress_sync: float = 120.0
 
 
 def _guarded(name: str, job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
@@ -40,24 +28,11 @@ def _guarded(name: str, job: Callable[[], Awaitable[object]]) -> Callable[[], Aw
     return run
 
 
-def build_scheduler(
-    *,
-    outbox: OutboxWorker,
-    dispatcher: Dispatcher,
-    sync: ProgressSync,
-    handoffs: HandoffEvents,
-    intervals: Intervals,
-) -> AsyncIOScheduler:
+def build_scheduler(jobs: Sequence[PeriodicJob]) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler()
-    jobs: list[tuple[str, Callable[[], Awaitable[object]], float]] = [
-        ("outbox", outbox.flush_once, intervals.outbox),
-        ("notifications", dispatcher.dispatch_once, intervals.notifications),
-        ("handoff_events", handoffs.poll_once, intervals.handoff_events),
-        ("progress_sync", sync.sync_once, intervals.progress_sync),
-    ]
-    for name, job, seconds in jobs:
+    for job in jobs:
         scheduler.add_job(
-            _guarded(name, job), "interval", seconds=seconds, id=name, max_instances=1, coalesce=True,
-            misfire_grace_time=max(1, int(seconds)),
+            _guarded(job.name, job.run), "interval", seconds=job.every, id=job.name, max_instances=1,
+            coalesce=True, misfire_grace_time=max(1, int(job.every)),
         )  # fmt: skip
     return scheduler

@@ -61,6 +61,10 @@ class Classifier:
         self._max_chars = max_chars
         self._urgent_threshold = urgent_threshold
 
+    def is_urgent(self, raw_text: str) -> bool:
+        """The rule layer alone (no model call): cheap enough to run on every message."""
+        return self._rules.check(normalize_text(raw_text)).verdict is RuleVerdict.URGENT
+
     async def classify(self, raw_text: str) -> Classification:
         normalized = normalize(raw_text, self._max_chars)
         # The rules read the whole message: a threat at the end of a long story must not be cut off.

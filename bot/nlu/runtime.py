@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from bot.metrics import MeasuredParser
 from bot.nlu.classifier import Classifier
 from bot.nlu.client import RasaClient
 from bot.nlu.server import ManagedRasaServer, free_port
@@ -28,7 +29,7 @@ class NluRuntime:
 
 def build_classifier(settings: Settings, client: RasaClient) -> Classifier:
     return Classifier(
-        client,
+        MeasuredParser(client.parse),
         UrgentRules.load(settings.knowledge_dir),
         max_chars=settings.max_message_chars,
         urgent_threshold=settings.nlu_urgent_threshold,

@@ -49,7 +49,11 @@ class ProcessedMessage(Base):
     """
 
     __tablename__ = "processed_messages"
-    __table_args__ = (UniqueConstraint("channel", "user_id", "message_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "user_id", "message_id"),
+        # The per-resident rate limit counts a resident's recent messages.
+        Index("ix_processed_messages_recent", "channel", "user_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
@@ -103,7 +107,9 @@ class OutboxItem(Claimable, Base):
     __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))  # file_case, escalation, handoff, relay, close_handoff
+    kind: Mapped[str] = mapped_column(
+        String(32)
+    )  # file_case, attachment, escalation, handoff, relay, close_handoff
     #: Sent as the Idempotency-Key: random, so that a bot database restored or reset never
     #: collides with keys the case system already remembers.
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True, default=lambda: uuid.uuid4().hex)
@@ -186,3 +192,69 @@ class JobLease(Base):
     holder: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cursor: Mapped[str | None] = mapped_column(String(64))
+
+
+class ChannelToken(Base):
+    """A channel's API credential (WeChat's access_token), written by one refresher and read by
+    every process: a second fetcher would invalidate the token the others hold."""
+
+    __tablename__ = "channel_tokens"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ResidentContact(Base):
+    """When a resident last wrote on a channel, and how many messages the bot pushed since:
+    WeChat allows customer-service messages only within 48 hours of it, and only a few."""
+
+    __tablename__ = "resident_contacts"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_inbound_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    pushed_since: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class InboundUpdate(Claimable, Base):
+    """A channel update stored before the channel is told "received" (Telegram retries only
+    non-2xx answers): handled from here, so a crash after the 200 loses nothing."""
+
+    __tablename__ = "inbound_updates"
+    __table_args__ = (
+        UniqueConstraint("channel", "update_id"),
+        Index("ix_inbound_updates_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    update_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: pending, claimed, done, failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RateSlot(Base):
+    """The next free send slot per key (a channel, or a channel's chat), shared by all processes."""
+
+    __tablename__ = "rate_slots"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    next_free_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SeenNonce(Base):
+    """Nonces of signed webhook requests within the timestamp window: the same nonce again with
+    another body is a replay (plaintext signatures do not cover the body) and is refused; with
+    the same body it is the channel's own retry, which the engine answers from its record."""
+
+    __tablename__ = "seen_nonces"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body_digest: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

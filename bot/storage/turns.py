@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -227,6 +227,20 @@ class SqlTurnStore:
         async with self._sessions() as session:
             await session.connection(execution_options={"sqlite_begin": "DEFERRED"})
             return await _replay(session, channel, user_id, message_id)
+
+    async def recent_messages(self, channel: str, user_id: str, since: datetime) -> int:
+        async with self._sessions() as session:
+            await session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+            count = await session.scalar(
+                select(func.count())
+                .select_from(models.ProcessedMessage)
+                .where(
+                    models.ProcessedMessage.channel == channel,
+                    models.ProcessedMessage.user_id == user_id,
+                    models.ProcessedMessage.created_at >= since,
+                )
+            )
+            return int(count or 0)
 
     @asynccontextmanager
     async def transaction(self, channel: str, user_id: str) -> AsyncIterator[SqlTurn]:
