@@ -82,6 +82,10 @@ bench-dialog: model ## Turns/s and turn latency with concurrent residents, SQLit
 bench-sync: install ## Progress sync of 100,000 open cases (10% changed) and notification throughput
 	$(VENV)/bin/python -m benchmarks.bench_sync
 
+.PHONY: bench-webhook
+bench-webhook: model ## 200 WeChat residents (signed, safe mode) against `bot run`, beside a hello-world route
+	$(VENV)/bin/python -m benchmarks.bench_webhook
+
 .PHONY: clean
 clean: ## Remove environments, models and local data
 	rm -rf $(TOOLS) $(VENV) $(RASA_VENV) models var

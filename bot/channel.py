@@ -15,6 +15,8 @@ class PeriodicJob:
     name: str
     run: Callable[[], Awaitable[object]]
     every: float  # seconds
+    #: Run once as soon as the scheduler starts (a credential the channel cannot work without).
+    at_start: bool = False
 
 
 @dataclass(slots=True)

@@ -9,12 +9,16 @@ from bot.cli_jobs import jobs_app
 from bot.cli_nlu import nlu_app
 from bot.cli_ops import cases_app, db_app
 from bot.cli_run import run_command
+from bot.cli_telegram import telegram_app
+from bot.cli_wechat import wechat_app
 
 app = typer.Typer(help="Chatbot front door for dispute-resolution centres.", no_args_is_help=True)
 app.add_typer(nlu_app, name="nlu")
 app.add_typer(db_app, name="db")
 app.add_typer(cases_app, name="cases")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(wechat_app, name="wechat")
+app.add_typer(telegram_app, name="telegram")
 app.command("chat")(chat_command)
 app.command("run")(run_command)
 

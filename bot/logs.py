@@ -16,6 +16,17 @@ def _mask_processor(_logger: Any, _name: str, event: MutableMapping[str, Any]) -
     return {k: mask_personal_data(v) if isinstance(v, str) else v for k, v in event.items()}
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at the time of writing: loggers are cached on first use, and a
+    stream captured then (a test runner's, a CLI runner's) may be closed by the next write."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
     # httpx logs every request URL at INFO, and Rasa's auth token travels in the query string.
@@ -30,6 +41,6 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.dev.ConsoleRenderer(colors=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )

@@ -23,6 +23,7 @@ from bot.faq.source import FileFaqs
 from bot.jobs.handoff_events import HandoffEvents
 from bot.jobs.notify import Dispatcher, HoldingNotifier, Notifier, RateLimiter
 from bot.jobs.outbox import OutboxWorker
+from bot.jobs.pacing import slots_purge
 from bot.jobs.scheduler import build_scheduler
 from bot.jobs.sync import ProgressSync
 from bot.metrics import MeasuredEngine
@@ -154,4 +155,26 @@ async def _channels(
     """The messaging channels that are configured (each is off without its token)."""
     channels: dict[str, ChannelParts] = {}
     adapters: dict[str, object] = {}
+    if settings.wechat_token is not None:
+        from bot.handlers.wechat import WeChatWebhook
+        from bot.wechat.parts import wechat_channel
+        from bot.wechat.security import nonce_purge
+
+        webhook = WeChatWebhook.build(settings, database, engine)  # refuses a bad EncodingAESKey
+        stack.push_async_callback(webhook.drain)  # late replies still running get queued
+        wechat = await stack.enter_async_context(wechat_channel(settings, database))
+        purge = nonce_purge(sessions(database), settings.wechat_timestamp_window)
+        wechat.jobs = (*wechat.jobs, PeriodicJob("wechat_nonces", purge, settings.wechat_timestamp_window))
+        channels["wechat"], adapters["wechat"] = wechat, webhook
+    if settings.telegram_token is not None:
+        from bot.telegram.runtime import telegram_runtime
+
+        telegram = await stack.enter_async_context(
+            telegram_runtime(settings, database, engine, Replies.load(settings.knowledge_dir))
+        )
+        telegram.parts.jobs = (
+            *telegram.parts.jobs,
+            PeriodicJob("rate_slots", slots_purge(sessions(database)), 3600),
+        )
+        channels["telegram"], adapters["telegram"] = telegram.parts, telegram
     return channels, adapters

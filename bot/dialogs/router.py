@@ -102,7 +102,8 @@ class Router:
             state = state.idle()
 
         if not turn.text:  # an image or a location outside a report
-            return Step(state, (turn.say("image_received"),))
+            key = "image_received" if inbound.attachments else "location_received"
+            return Step(state, (turn.say(key),))
         return await self._by_intent(turn, state)
 
     async def _command(self, command: Command, turn: Turn, state: ConversationState) -> Step:

@@ -17,8 +17,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, ValidationError
 
-from bot.dialogs.ports import HandlesTurns
 from bot.dialogs.messages import Inbound, Outbound
+from bot.dialogs.ports import HandlesTurns
 from bot.dialogs.replies import Replies
 from bot.storage.notifications import take_held
 

@@ -32,13 +32,22 @@ def rowcount(result: Any) -> int:
 
 
 async def claim(
-    session: AsyncSession, model: Any, *, worker: str, now: datetime, limit: int, order_by: tuple[Any, ...]
+    session: AsyncSession,
+    model: Any,
+    *,
+    worker: str,
+    now: datetime,
+    limit: int,
+    order_by: tuple[Any, ...],
+    where: Any = None,
 ) -> list[int]:
-    """Claim up to ``limit`` due rows of ``model`` (outbox or notifications); returns their ids.
+    """Claim up to ``limit`` due rows of ``model`` (outbox, notifications, stored updates), among
+    those matching ``where`` when given; returns their ids.
 
     Runs in the caller's transaction; commit it to publish the claims.
     """
-    candidates = select(model.id).where(_due(model, now)).order_by(*order_by).limit(limit)
+    due = _due(model, now) if where is None else and_(_due(model, now), where)
+    candidates = select(model.id).where(due).order_by(*order_by).limit(limit)
     mark = {"status": "claimed", "claimed_by": worker, "claimed_at": now}
     if session.get_bind().dialect.name == "postgresql":
         ids = list((await session.scalars(candidates.with_for_update(skip_locked=True))).all())

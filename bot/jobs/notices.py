@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.jobs.claims import rowcount
 from bot.storage.models import Notification
 
 
@@ -18,6 +17,6 @@ async def queue_notification(
         insert(Notification)
         .values(channel=channel, user_id=user_id, text=text, dedupe_key=key)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(Notification.id)  # an ORM insert's rowcount is -1 on PostgreSQL: ask for the row
     )
-    result = await session.execute(statement)
-    return rowcount(result) == 1
+    return (await session.execute(statement)).scalar_one_or_none() is not None

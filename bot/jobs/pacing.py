@@ -8,10 +8,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.jobs.claims import rowcount
 from bot.storage.models import RateSlot
 
 
@@ -56,6 +57,19 @@ class SharedPacer:
 def _aware(moment: datetime) -> datetime:
     # SQLite hands datetimes back without their zone; they were stored in UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def slots_purge(sessions: async_sessionmaker[AsyncSession]) -> Callable[[], Awaitable[int]]:
+    """The periodic job: forget slots long past (one row per chat would otherwise pile up)."""
+
+    async def run() -> int:
+        async with sessions.begin() as session:
+            gone = await session.execute(
+                delete(RateSlot).where(RateSlot.next_free_at < datetime.now(UTC) - timedelta(hours=1))
+            )
+            return rowcount(gone)
+
+    return run
 
 
 async def slots(session: AsyncSession) -> dict[str, datetime]:

@@ -9,6 +9,7 @@ are claimed row by row (``bot.jobs.claims``), and the two feed readers take a le
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -31,8 +32,9 @@ def _guarded(name: str, job: Callable[[], Awaitable[object]]) -> Callable[[], Aw
 def build_scheduler(jobs: Sequence[PeriodicJob]) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler()
     for job in jobs:
+        first = {"next_run_time": datetime.now(UTC)} if job.at_start else {}
         scheduler.add_job(
             _guarded(job.name, job.run), "interval", seconds=job.every, id=job.name, max_instances=1,
-            coalesce=True, misfire_grace_time=max(1, int(job.every)),
+            coalesce=True, misfire_grace_time=max(1, int(job.every)), **first,
         )  # fmt: skip
     return scheduler

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import structlog
 
 from bot.metrics import MeasuredParser
+from bot.nlu.cache import ParseCache
 from bot.nlu.classifier import Classifier
 from bot.nlu.client import RasaClient
 from bot.nlu.server import ManagedRasaServer, free_port
@@ -29,7 +30,7 @@ class NluRuntime:
 
 def build_classifier(settings: Settings, client: RasaClient) -> Classifier:
     return Classifier(
-        MeasuredParser(client.parse),
+        ParseCache(MeasuredParser(client.parse).parse),
         UrgentRules.load(settings.knowledge_dir),
         max_chars=settings.max_message_chars,
         urgent_threshold=settings.nlu_urgent_threshold,

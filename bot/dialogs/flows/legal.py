@@ -70,7 +70,8 @@ def answer(turn: Turn, state: ConversationState, *, description: str | None = No
 
 async def on_message(turn: Turn, state: ConversationState) -> Step | None:
     if state.step == "ask":
-        return answer(turn, state)
+        # A photo or a place is not a question: the router answers it as such.
+        return answer(turn, state) if turn.text else None
     if state.step == "offer":
         if parsing.is_yes(turn.text):
             return await report.start(

@@ -1,0 +1,312 @@
+"""`make bench-webhook`: N concurrent simulated WeChat residents against the whole bot on loopback.
+
+The bot runs as its own process exactly as deployed (`bot run`: uvicorn, the WeChat webhook in
+safe mode, the scheduler, the embedded case desk), with one shared Rasa server; every request is
+signed and AES-encrypted as WeChat's servers do it (wechatpy's own crypto). Beside it, on the same
+machine and with the same load, a hello-world FastAPI route that only reads the body and answers
+"success": the ratio is what our code (signature, decryption, NLU, dialog, database, encryption of
+the reply) costs over a bare web framework.
+
+Two loads:
+- residents: each of N residents holds a report conversation, pausing a few seconds between
+  messages as people on a phone do (the realistic load; p99 is the figure that matters);
+- saturated: the same residents without pauses (the ceiling in messages/s).
+
+The requests are built before the clock starts so that the load generator, which shares the
+machine's two cores with the bot, spends as little as possible while measuring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import random
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import httpx
+import sqlalchemy
+from wechatpy.crypto import WeChatCrypto  # type: ignore[import-untyped,unused-ignore]
+
+from benchmarks.report import machine, percentile, write_section
+from bot.logs import configure_logging
+from bot.nlu.runtime import nlu_runtime
+from bot.nlu.server import free_port
+from bot.settings import PROJECT_ROOT, Settings
+
+TOKEN = "bench-wechat-token"
+APP_ID = "wxbenchmark0000001"
+AES_KEY = base64.b64encode(hashlib.sha256(b"bench").digest()).decode()[:-1]
+ACCOUNT = "gh_bench"
+CONVERSATION = [
+    "你好",
+    "楼上邻居天天半夜拖椅子 吵得睡不着 帮忙调解一下",
+    "是",
+    "幸福小区3栋",
+    "上周开始",
+    "楼上住户",
+    "匿名",
+    "13812345678",
+    "同意",
+    "确认",
+]
+RESIDENTS = int(os.environ.get("BENCH_RESIDENTS", "200"))
+PAUSE = (2.0, 6.0)  # seconds a resident takes to read a reply and type the next message
+POSTGRES = os.environ.get("BOT_BENCH_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
+HELLO = "benchmarks.hello_app:app"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    params: dict[str, str]
+    body: bytes
+
+
+def _signed(crypto: WeChatCrypto, openid: str, text: str, msg_id: int) -> Request:
+    timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
+    xml = (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]>"
+        f"</FromUserName><CreateTime>{timestamp}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content><![CDATA[{text}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+    )
+    encrypted = crypto.encrypt_message(xml, nonce, timestamp)
+    msg_signature = encrypted.split("<MsgSignature><![CDATA[")[1].split("]]>")[0]
+    plain_signature = hashlib.sha1(
+        "".join(sorted([TOKEN, timestamp, nonce])).encode(), usedforsecurity=False
+    ).hexdigest()
+    params = {
+        "signature": plain_signature,
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "openid": openid,
+        "encrypt_type": "aes",
+        "msg_signature": msg_signature,
+    }
+    return Request(params, encrypted.encode())
+
+
+def _conversations(count: int) -> list[list[Request]]:
+    crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
+    serial = random.randrange(10**15, 10**16)
+    out = []
+    for _ in range(count):
+        openid = "o" + uuid.uuid4().hex[:27]
+        turns = []
+        for text in CONVERSATION:
+            serial += 1
+            turns.append(_signed(crypto, openid, text, serial))
+        out.append(turns)
+    return out
+
+
+@dataclass
+class Result:
+    latencies: list[float]
+    seconds: float
+    answered: int  # passive replies
+    late: int  # "success": the reply went by customer-service message
+    errors: int
+
+
+async def _drive(url: str, conversations: list[list[Request]], pause: tuple[float, float] | None) -> Result:
+    latencies: list[float] = []
+    counts = {"answered": 0, "late": 0, "errors": 0}
+    limits = httpx.Limits(
+        max_connections=len(conversations) + 10, max_keepalive_connections=len(conversations)
+    )
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+
+        async def resident(turns: list[Request]) -> None:
+            await asyncio.sleep(random.uniform(0, pause[1]) if pause else 0)  # residents arrive spread out
+            for request in turns:
+                started = time.perf_counter()
+                try:
+                    response = await client.post(
+                        "/wechat", params=request.params, content=request.body,
+                        headers={"content-type": "text/xml"},
+                    )  # fmt: skip
+                except httpx.HTTPError:
+                    counts["errors"] += 1
+                    continue
+                latencies.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 200:
+                    counts["errors"] += 1
+                elif response.content in (b"success", b""):
+                    counts["late"] += 1
+                else:
+                    counts["answered"] += 1
+                if pause:
+                    await asyncio.sleep(random.uniform(*pause))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(resident(turns) for turns in conversations))
+        seconds = time.perf_counter() - started
+    return Result(latencies, seconds, counts["answered"], counts["late"], counts["errors"])
+
+
+@contextmanager
+def _process(command: list[str], env: dict[str, str], health_url: str, log: Path) -> Iterator[None]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited early; see {log}")
+            try:
+                if httpx.get(health_url, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        else:
+            raise RuntimeError(f"{command} did not become ready; see {log}")
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _bot_env(
+    data_dir: Path, port: int, nlu_url: str, nlu_token: str, database_url: str | None
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(
+        BOT_DATA_DIR=str(data_dir),
+        BOT_HTTP_PORT=str(port),
+        BOT_CASEDESK_PORT=str(free_port()),
+        BOT_NLU_URL=nlu_url,
+        BOT_NLU_TOKEN=nlu_token,
+        BOT_LOG_LEVEL="WARNING",
+        BOT_WECHAT_TOKEN=TOKEN,
+        BOT_WECHAT_APP_ID=APP_ID,
+        BOT_WECHAT_ENCODING_AES_KEY=AES_KEY,
+        BOT_WECHAT_MODE="safe",
+        # No AppSecret: the benchmark measures the webhook, not pushes to WeChat's servers.
+        BOT_RATE_LIMIT_MESSAGES="1000",
+    )
+    if database_url:
+        env["BOT_DATABASE_URL"] = database_url
+    return env
+
+
+def _row(label: str, load: str, result: Result) -> str:
+    total = len(result.latencies)
+    return (
+        f"| {label} | {load} | {total} | {total / result.seconds:.0f} | "
+        f"{percentile(result.latencies, 50):.0f} | {percentile(result.latencies, 99):.0f} | "
+        f"{result.late} | {result.errors} |"
+    )
+
+
+def _measure(label: str, url: str) -> tuple[list[str], dict[str, Result]]:
+    results = {}
+    rows = []
+    for load, pause in (("residents", PAUSE), ("saturated", None)):
+        conversations = _conversations(RESIDENTS)
+        results[load] = asyncio.run(_drive(url, conversations, pause))
+        rows.append(_row(label, load, results[load]))
+        print(rows[-1], flush=True)
+    return rows, results
+
+
+def _p99(result: Result) -> float:
+    return percentile(result.latencies, 99)
+
+
+def _rate(result: Result) -> float:
+    return len(result.latencies) / result.seconds
+
+
+def _postgres_available() -> bool:
+    try:
+        engine = sqlalchemy.create_engine(POSTGRES)
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text("DROP SCHEMA public CASCADE"))
+            connection.execute(sqlalchemy.text("CREATE SCHEMA public"))
+        engine.dispose()
+    except Exception:  # any failure: no PostgreSQL to measure
+        return False
+    return True
+
+
+async def _with_nlu(settings: Settings, body: list[str]) -> None:
+    """One Rasa server for every run (loading a model takes a minute)."""
+    async with nlu_runtime(settings, start_if_unreachable=True) as nlu:
+        if nlu.managed is None:
+            raise SystemExit("unset BOT_NLU_URL: the benchmark starts its own Rasa server")
+        await asyncio.to_thread(_all_runs, nlu.managed.url, nlu.managed.token, body)
+
+
+def _all_runs(nlu_url: str, nlu_token: str, body: list[str]) -> None:
+    rows: list[str] = []
+    figures: dict[str, dict[str, Result]] = {}
+    with TemporaryDirectory() as tmp:
+        port = free_port()
+        hello_log = Path(tmp) / "hello.log"
+        command = [sys.executable, "-m", "uvicorn", HELLO, "--port", str(port), "--log-level", "warning"]
+        with _process(command, dict(os.environ), f"http://127.0.0.1:{port}/healthz", hello_log):
+            new_rows, figures["hello"] = _measure("hello world", f"http://127.0.0.1:{port}")
+            rows += new_rows
+        for label, database_url in (("bot, SQLite", None), ("bot, PostgreSQL", POSTGRES)):
+            if database_url and not _postgres_available():
+                continue
+            port = free_port()
+            data_dir = Path(tmp) / label.replace(", ", "-")
+            env = _bot_env(data_dir, port, nlu_url, nlu_token, database_url)
+            bot = [str(Path(sys.executable).parent / "bot"), "run"]
+            with _process(bot, env, f"http://127.0.0.1:{port}/readyz", Path(tmp) / f"{port}.log"):
+                new_rows, figures[label] = _measure(label, f"http://127.0.0.1:{port}")
+                rows += new_rows
+    hello = figures["hello"]
+    ratios = []
+    for label, result in figures.items():
+        if label != "hello":
+            p99, base_p99 = _p99(result["residents"]), _p99(hello["residents"])
+            rate, base_rate = _rate(result["saturated"]), _rate(hello["saturated"])
+            ratios.append(
+                f"- {label}: with residents pausing, p99 {p99:.0f} ms vs {base_p99:.0f} ms for hello world "
+                f"(×{p99 / max(base_p99, 0.1):.0f}); saturated, {rate:.0f} vs {base_rate:.0f} messages/s "
+                f"(hello world ×{base_rate / max(rate, 0.1):.0f})"
+            )
+    body += [
+        f"Machine: {machine()}. {RESIDENTS} simulated WeChat residents, each holding a report conversation "
+        f"of {len(CONVERSATION)} messages (signed and AES-encrypted as WeChat sends them, safe mode), "
+        f"against `bot run` on loopback (one uvicorn process, one Rasa server, the embedded case desk, "
+        f"the scheduler running). *residents*: a pause of {PAUSE[0]:.0f}–{PAUSE[1]:.0f} s between a reply "
+        "and the next message; *saturated*: no pause. *late*: turns over the 4 s passive-reply budget, "
+        "answered `success` and sent by customer-service message.",
+        "",
+        "| server | load | messages | messages/s | p50 ms | p99 ms | late | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+        *rows,
+        "",
+        *ratios,
+    ]
+
+
+def main() -> None:
+    configure_logging("WARNING")
+    body: list[str] = []
+    asyncio.run(_with_nlu(Settings(), body))
+    text = "\n".join(body)
+    print(text)
+    write_section(PROJECT_ROOT / "docs" / "performance.md", "bench-webhook", text)
+
+
+if __name__ == "__main__":
+    main()

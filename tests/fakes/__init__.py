@@ -1,0 +1,1 @@
+"""Fakes of systems outside this machine, speaking their real protocols on loopback."""
