@@ -37,6 +37,9 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso"),
+            # Tracebacks as plain text, before masking: never the rich renderer's local variables
+            # (they hold residents' messages), and masked like every other string.
+            structlog.processors.format_exc_info,
             _mask_processor,
             structlog.dev.ConsoleRenderer(colors=False),
         ],

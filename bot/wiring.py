@@ -18,7 +18,7 @@ from bot.dialogs.flows.general import AdministrativeMatters
 from bot.dialogs.ports import Classifies, HandlesTurns
 from bot.dialogs.replies import Replies
 from bot.dialogs.router import Router
-from bot.dialogs.turn import Services
+from bot.dialogs.turn import FaqSource, Services
 from bot.faq.source import FileFaqs
 from bot.jobs.handoff_events import HandoffEvents
 from bot.jobs.notify import Dispatcher, HoldingNotifier, Notifier, RateLimiter
@@ -36,11 +36,14 @@ from bot.storage.migrate import upgrade
 from bot.storage.turns import SqlTurnStore
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, faqs: FaqSource | None = None) -> Services:
+    """``faqs``: where answers come from — the published FAQs in the database when the bot
+    runs (``bot.faq.live``); the YAML files of ``knowledge/faq`` by default (tools, tests)."""
     return Services(
         replies=Replies.load(settings.knowledge_dir),
         catalog=DisputeCatalog.load(settings.knowledge_dir),
-        faqs=FileFaqs(
+        faqs=faqs
+        or FileFaqs(
             settings.knowledge_dir / "faq",
             make_tokenizer(settings.nlu_project_dir / "jieba_dict"),
             threshold=settings.faq_threshold,
@@ -55,12 +58,13 @@ def build_engine(
     classifier: Classifies,
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    faqs: FaqSource | None = None,
 ) -> DialogEngine:
     return DialogEngine(
         clock=clock,
         store=SqlTurnStore(database, timezone=settings.timezone),
         classifier=classifier,
-        services=build_services(settings),
+        services=build_services(settings, faqs),
         router=Router(AdministrativeMatters.load(settings.knowledge_dir)),
         rate_limit=RateLimit(settings.rate_limit_messages, timedelta(seconds=settings.rate_limit_window)),
     )

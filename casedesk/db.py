@@ -265,12 +265,14 @@ def _tune_sqlite(engine: Engine) -> None:
 
 
 def _options(settings: Settings) -> dict[str, Any]:
+    # Errors quote their SQL, never the parameters: they hold residents' names and phones.
     if _is_sqlite(settings):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return {}
+        return {"hide_parameters": True}
     return {
         "execution_options": {"schema_translate_map": {None: settings.database_schema}},
         "pool_pre_ping": True,
+        "hide_parameters": True,
     }
 
 

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot import metrics
 from bot.dialogs.messages import Outbound
 from bot.dialogs.ports import HandlesTurns
 from bot.dialogs.replies import Replies
@@ -161,6 +162,7 @@ class WeChatWebhook:
     ) -> None:
         ref = delivery.message_ref(received.openid, received.message_id)
         self.in_flight.add(ref)
+        metrics.WECHAT_LATE_REPLIES.inc()
         try:
             async with self.sessions.begin() as session:
                 await delivery.mark_late(session, received.openid, received.message_id, datetime.now(UTC))

@@ -55,8 +55,13 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
 def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
     url = async_url(settings)
+    # Errors quote their SQL; never the parameters: they hold residents' words and phones.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("pool_size", 1)
+        kwargs.setdefault("max_overflow", 0)
+        kwargs.setdefault("pool_timeout", 60)
         engine = create_async_engine(url, **kwargs)
         _tune_sqlite(engine)
         return engine

@@ -132,6 +132,11 @@ class FaqMiss(Base):
     dispute_type: Mapped[str | None] = mapped_column(String(32))
     candidates: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: A volunteer set it aside (with the reason), or wrote an FAQ from it (its slug).
+    dismissed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dismissed_by: Mapped[str | None] = mapped_column(String(64))
+    dismiss_reason: Mapped[str | None] = mapped_column(Text)
+    answered_by: Mapped[str | None] = mapped_column(String(80))
 
 
 class ReferenceCounter(Base):
@@ -258,3 +263,84 @@ class SeenNonce(Base):
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     body_digest: Mapped[str] = mapped_column(String(64))
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class FaqEntry(Base):
+    """One FAQ the volunteers keep: its versions are ``faq_versions``; residents are answered
+    from the published version, drafts are never shown to them."""
+
+    __tablename__ = "faq_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The FAQ's stable id (``labor-wage-arrears``): in YAML files, misses' candidates, URLs.
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    #: draft, review (waiting for a reviewer), published, retired
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    latest_number: Mapped[int] = mapped_column(Integer, default=1)
+    #: The version residents see; None while never published, or unpublished, or retired.
+    published_number: Mapped[int | None] = mapped_column(Integer)
+    #: When a reviewer last published or confirmed it (answers unreviewed for 12 months are flagged).
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class FaqVersion(Base):
+    """Every saved state of an FAQ, never changed afterwards (history, diff, restore)."""
+
+    __tablename__ = "faq_versions"
+    __table_args__ = (UniqueConstraint("entry_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("faq_entries.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    question: Mapped[str] = mapped_column(Text)
+    paraphrases: Mapped[list[Any]] = mapped_column(default=list)
+    answer: Mapped[str] = mapped_column(Text)
+    #: [{"statute": "中华人民共和国民法典", "article": "第一千零八十四条"}, …]
+    legal_basis: Mapped[list[Any]] = mapped_column(default=list)
+    dispute_type: Mapped[str | None] = mapped_column(String(32))
+    author: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FaqLibrary(Base):
+    """One row: the published set's generation, raised at every publish, unpublish or retire, so
+    that every bot process notices and reloads its FAQ index."""
+
+    __tablename__ = "faq_library"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AdminUser(Base):
+    """An account of the volunteers' console (``bot admin create-user``)."""
+
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    #: volunteer (writes drafts) or reviewer (publishes, manages users)
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(Base):
+    """Who did what in the console: sign-ins, publishing, user changes (never passwords)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[str | None] = mapped_column(Text)
