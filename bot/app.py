@@ -11,8 +11,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from bot.admin.session import ConsoleGate
 from bot.dialogs.replies import Replies
-from bot.handlers import health, metrics, telegram, web, wechat
+from bot.handlers import admin, health, metrics, telegram, web, wechat
 from bot.settings import Settings
 from bot.wiring import Runtime, runtime
 
@@ -38,4 +39,7 @@ def create_app(settings: Settings, *, on_ready: Callable[[Runtime], None] | None
     app.state.replies = Replies.load(settings.knowledge_dir)
     for module in (health, metrics, web, wechat, telegram):
         app.include_router(module.router)
+    app.include_router(admin.router)
+    # Sessions and security headers for /admin only; the residents' routes never see the cookie.
+    app.add_middleware(ConsoleGate, settings=settings)
     return app

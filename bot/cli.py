@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from bot.cli_admin import admin_app
 from bot.cli_chat import chat_command
+from bot.cli_faq import faq_app
 from bot.cli_jobs import jobs_app
 from bot.cli_nlu import nlu_app
 from bot.cli_ops import cases_app, db_app
@@ -19,6 +21,8 @@ app.add_typer(cases_app, name="cases")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(wechat_app, name="wechat")
 app.add_typer(telegram_app, name="telegram")
+app.add_typer(faq_app, name="faq")
+app.add_typer(admin_app, name="admin")
 app.command("chat")(chat_command)
 app.command("run")(run_command)
 

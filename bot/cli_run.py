@@ -45,7 +45,8 @@ def run_command() -> None:
         typer.echo(f"网页聊天 / web chat:      {base}/chat")
         if rt.backend is not None and rt.backend.managed is not None:
             typer.echo(f"案件台 / case desk:       {rt.backend.url}/login   staff account: {account}")
-        typer.echo(f"health:                  {base}/healthz  {base}/readyz")
+        typer.echo(f"FAQ管理台 / FAQ console:  {base}/admin   (accounts: bot admin create-user NAME)")
+        typer.echo(f"health:                  {base}/healthz  {base}/readyz  {base}/metrics")
 
     uvicorn.run(
         create_app(settings, on_ready=ready),

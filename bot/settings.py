@@ -102,6 +102,15 @@ class Settings(BaseSettings):
         1000, ge=10, description="Longer messages are cut to this length before classification"
     )
 
+    # --- the volunteers' FAQ console (/admin) ---
+    admin_session_secret: SecretStr | None = Field(
+        None,
+        description="Signs the console's session cookies; unset: generated once, kept in BOT_DATA_DIR",
+    )
+    admin_secure_cookies: bool | None = Field(
+        None, description="Send the console's session cookie over HTTPS only; unset: on in production"
+    )
+
     # --- inbound traffic ---
     max_request_bytes: int = Field(
         256 * 1024, ge=1024, description="Larger request bodies are refused with 413 on every route"

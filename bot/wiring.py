@@ -19,7 +19,10 @@ from bot.dialogs.ports import Classifies, HandlesTurns
 from bot.dialogs.replies import Replies
 from bot.dialogs.router import Router
 from bot.dialogs.turn import FaqSource, Services
+from bot.faq.library import Library
+from bot.faq.live import LiveFaqs
 from bot.faq.source import FileFaqs
+from bot.faq.statutes import StatuteIndex
 from bot.jobs.handoff_events import HandoffEvents
 from bot.jobs.notify import Dispatcher, HoldingNotifier, Notifier, RateLimiter
 from bot.jobs.outbox import OutboxWorker
@@ -122,6 +125,8 @@ class Runtime:
     channels: dict[str, ChannelParts]
     #: Channel objects their routes need (the Telegram application), by channel name.
     adapters: dict[str, object]
+    #: The FAQs volunteers keep (the console's), whose published set the engine answers from.
+    faq_library: Library
 
 
 @asynccontextmanager
@@ -139,18 +144,41 @@ async def runtime(
             nlu_runtime(settings, start_if_unreachable=start_nlu_if_unreachable)
         )
         backend = await stack.enter_async_context(backend_runtime(settings)) if with_backend else None
-        engine = MeasuredEngine(build_engine(settings, database, nlu.classifier).handle)
+        faq_library, live = await faq_runtime(settings, database)
+        engine = MeasuredEngine(build_engine(settings, database, nlu.classifier, faqs=live).handle)
         channels, adapters = await _channels(settings, database, engine, stack)
         jobs = build_jobs(settings, database, backend, channels) if backend else None
         scheduler = None
         if settings.jobs:
-            periodic = [job for parts in channels.values() for job in parts.jobs]
+            # A publish in another process reaches this one's answers within two seconds.
+            periodic = [PeriodicJob("faq_refresh", live.refresh_job, 2.0)]
+            periodic += [job for parts in channels.values() for job in parts.jobs]
             if jobs is not None:
                 periodic = [*jobs.periodic(settings), *periodic]
             scheduler = build_scheduler(periodic)
             scheduler.start()
             stack.callback(scheduler.shutdown, wait=False)
-        yield Runtime(settings, database, nlu, engine, backend, jobs, scheduler, channels, adapters)
+        yield Runtime(
+            settings, database, nlu, engine, backend, jobs, scheduler, channels, adapters, faq_library
+        )
+
+
+async def faq_runtime(settings: Settings, database: AsyncEngine) -> tuple[Library, LiveFaqs]:
+    """The FAQ library and the live index residents are answered from; a new deployment starts
+    with the seed FAQs of knowledge/faq, published."""
+    made = sessions(database)
+    tokenizer = make_tokenizer(settings.nlu_project_dir / "jieba_dict")
+    live = LiveFaqs(made, tokenizer, threshold=settings.faq_threshold)
+    await live.seed_if_empty(settings.knowledge_dir / "faq")
+    library = Library(
+        made,
+        StatuteIndex.load(settings.knowledge_dir),
+        DisputeCatalog.load(settings.knowledge_dir),
+        tokenizer,
+        threshold=settings.faq_threshold,
+        live=live,
+    )
+    return library, live
 
 
 async def _channels(

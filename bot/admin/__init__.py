@@ -1,0 +1,1 @@
+"""The volunteers' FAQ console at ``/admin``: accounts, signed-cookie sessions, CSRF, pages."""
