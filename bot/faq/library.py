@@ -193,7 +193,12 @@ class Library:
         if not text:
             return chosen
         index = self._cached("all", tuple((e.id, e.latest_number) for e, _ in pairs), pairs)
-        scores = {c.faq.id: c.score for c in index.search(text, limit=len(index.faqs)).candidates}
+        # Single characters are terms too, so nearly everything scores a little: a match shares a word.
+        scores = {
+            c.faq.id: c.score
+            for c in index.search(text, limit=len(index.faqs)).candidates
+            if c.shared_words >= 1
+        }
         ranked = sorted((s for s in chosen if scores.get(s.slug, 0) > 0), key=lambda s: -scores[s.slug])
         plain = [s for s in chosen if scores.get(s.slug, 0) <= 0 and _mentions(text, s.slug, drafts[s.slug])]
         return ranked + plain
