@@ -51,20 +51,38 @@ TOKEN = "benchwechattoken"  # WeChat allows 3-32 letters and digits
 APP_ID = "wxbenchmark0000001"
 AES_KEY = base64.b64encode(hashlib.sha256(b"bench").digest()).decode()[:-1]
 ACCOUNT = "gh_bench"
-CONVERSATION = [
-    "你好",
+STORIES = [
     "楼上邻居天天半夜拖椅子 吵得睡不着 帮忙调解一下",
-    "是",
-    "幸福小区3栋",
-    "上周开始",
-    "楼上住户",
-    "匿名",
-    "13812345678",
-    "同意",
-    "确认",
+    "隔壁邻居装修噪音太大，晚上十点多还在打电钻，想请你们调解",
+    "楼上漏水把我家天花板泡坏了，找他们好几次都不管，想登记一下",
+    "对门邻居把杂物堆在楼道里，说了好几次都不搬，麻烦你们处理",
+    "楼下邻居在公共走廊养了好几只狗，天天叫还随地大小便，想调解",
+    "邻居家空调外机正对着我家窗户，噪音大还滴水，沟通没用想调解",
 ]
+
+
+def conversation(i: int) -> list[str]:
+    """One resident's report, varied as residents vary: their own story, place, time and phone;
+    the short answers (是、匿名、同意、确认) are what everybody types."""
+    return [
+        ["你好", "您好", "在吗", "你好，请问"][i % 4],
+        f"{STORIES[i % len(STORIES)]}，已经{i % 11 + 2}个月了",
+        "是",
+        f"幸福小区{i % 40 + 1}栋{i % 6 + 1}单元",
+        ["上周开始", "这个月初", f"{i % 28 + 1}号晚上", "去年年底就开始了"][i % 4],
+        f"楼上{i % 30 + 1}02的住户",
+        "匿名" if i % 2 else f"{'王李张刘陈杨赵黄'[i % 8]}先生",
+        f"139{i:08d}",
+        "同意",
+        "确认",
+    ]
+
+
+TURNS = len(conversation(0))
 RESIDENTS = int(os.environ.get("BENCH_RESIDENTS", "200"))
-PAUSE = (2.0, 6.0)  # seconds a resident takes to read a reply and type the next message
+#: Seconds between a reply and the resident's next message: reading it and typing a Chinese
+#: answer on a phone ("residents"), or a crowd of fast typists ("busy").
+PAUSES = {"residents": (5.0, 15.0), "busy": (2.0, 6.0)}
 POSTGRES = os.environ.get("BOT_BENCH_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 HELLO = "benchmarks.hello_app:app"
 
@@ -102,10 +120,10 @@ def _conversations(count: int) -> list[list[Request]]:
     crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
     serial = random.randrange(10**15, 10**16)
     out = []
-    for _ in range(count):
+    for i in range(count):
         openid = "o" + uuid.uuid4().hex[:27]
         turns = []
-        for text in CONVERSATION:
+        for text in conversation(i + random.randrange(10**6)):
             serial += 1
             turns.append(_signed(crypto, openid, text, serial))
         out.append(turns)
@@ -256,7 +274,8 @@ def _row(label: str, load: str, result: Result) -> str:
 def _measure(label: str, url: str) -> tuple[list[str], dict[str, Result]]:
     results = {}
     rows = []
-    for load, pause in (("residents", PAUSE), ("saturated", None)):
+    loads: list[tuple[str, tuple[float, float] | None]] = [*PAUSES.items(), ("saturated", None)]
+    for load, pause in loads:
         if os.environ.get("BENCH_LOAD", load) != load:
             continue
         conversations = _conversations(RESIDENTS)
@@ -321,7 +340,7 @@ def _all_runs(nlu_url: str, nlu_token: str, body: list[str]) -> None:
     hello = figures["hello"]
     ratios = []
     for label, result in figures.items():
-        if label != "hello" and len(result) == len(hello) == 2:  # both loads measured
+        if label != "hello" and len(result) == len(hello) == 3:  # every load measured
             p99, base_p99 = _p99(result["residents"]), _p99(hello["residents"])
             rate, base_rate = _rate(result["saturated"]), _rate(hello["saturated"])
             ratios.append(
@@ -331,11 +350,12 @@ def _all_runs(nlu_url: str, nlu_token: str, body: list[str]) -> None:
             )
     body += [
         f"Machine: {machine()}. {RESIDENTS} simulated WeChat residents, each holding a report conversation "
-        f"of {len(CONVERSATION)} messages (signed and AES-encrypted as WeChat sends them, safe mode), "
+        f"of {TURNS} messages (own story, place, time and phone each) (signed and AES-encrypted as WeChat sends them, safe mode), "
         f"against `bot run` on loopback (one uvicorn process, one Rasa server, the embedded case desk, "
-        f"the scheduler running). *residents*: a pause of {PAUSE[0]:.0f}–{PAUSE[1]:.0f} s between a reply "
-        "and the next message; *saturated*: no pause. *late*: turns over the 4 s passive-reply budget, "
-        "answered `success` and sent by customer-service message.",
+        f"the scheduler running). Pause between a reply and the resident's next message: *residents* "
+        f"{PAUSES['residents'][0]:.0f}–{PAUSES['residents'][1]:.0f} s (reading, typing Chinese on a phone), "
+        f"*busy* {PAUSES['busy'][0]:.0f}–{PAUSES['busy'][1]:.0f} s, *saturated* none. *late*: turns over "
+        "the 4 s passive-reply budget, answered `success` and sent by customer-service message.",
         "",
         "| server | load | messages | messages/s | p50 ms | p99 ms | late | errors |",
         "|---|---|---:|---:|---:|---:|---:|---:|",

@@ -12,7 +12,7 @@ from bot.cli_faq_eval import eval_command
 from bot.faq.actors import Actor, Role
 from bot.faq.files import FaqFileError
 from bot.faq.statutes import StatuteIndex
-from bot.faq.yaml_io import ImportReport, export_directory, import_directory
+from bot.faq_library.yaml_io import ImportReport, export_directory, import_directory
 from bot.logs import configure_logging
 from bot.nlu.labels import DisputeCatalog
 from bot.settings import Settings

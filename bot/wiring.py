@@ -19,10 +19,10 @@ from bot.dialogs.ports import Classifies, HandlesTurns
 from bot.dialogs.replies import Replies
 from bot.dialogs.router import Router
 from bot.dialogs.turn import FaqSource, Services
-from bot.faq.library import Library
-from bot.faq.live import LiveFaqs
 from bot.faq.source import FileFaqs
 from bot.faq.statutes import StatuteIndex
+from bot.faq_library.library import Library
+from bot.faq_library.live import LiveFaqs
 from bot.jobs.handoff_events import HandoffEvents
 from bot.jobs.notify import Dispatcher, HoldingNotifier, Notifier, RateLimiter
 from bot.jobs.outbox import OutboxWorker
@@ -41,7 +41,7 @@ from bot.storage.turns import SqlTurnStore
 
 def build_services(settings: Settings, faqs: FaqSource | None = None) -> Services:
     """``faqs``: where answers come from — the published FAQs in the database when the bot
-    runs (``bot.faq.live``); the YAML files of ``knowledge/faq`` by default (tools, tests)."""
+    runs (``bot.faq_library.live``); the YAML files of ``knowledge/faq`` by default (tools, tests)."""
     return Services(
         replies=Replies.load(settings.knowledge_dir),
         catalog=DisputeCatalog.load(settings.knowledge_dir),

@@ -53,7 +53,7 @@ class FaqForm:
 
     @classmethod
     def from_post(cls, form: FormData) -> FaqForm:
-        def text(name: str) -> str:
+        def posted(name: str) -> str:
             value = form.get(name)
             return value if isinstance(value, str) else ""
 
@@ -64,15 +64,15 @@ class FaqForm:
             for statute, article in zip(statutes, articles, strict=False)
             if statute.strip() or article.strip()
         ]
-        base_text = text("base").strip()
+        base_text = posted("base").strip()
         return cls(
-            question=text("question"),
-            paraphrases=text("paraphrases"),
-            answer=text("answer"),
+            question=posted("question"),
+            paraphrases=posted("paraphrases"),
+            answer=posted("answer"),
             basis=tuple(rows[:MAX_BASIS_ROWS]),
-            dispute_type=text("dispute_type").strip(),
-            note=text("note").strip(),
-            slug=text("slug").strip(),
+            dispute_type=posted("dispute_type").strip(),
+            note=posted("note").strip(),
+            slug=posted("slug").strip(),
             base=int(base_text) if base_text.isdigit() and len(base_text) < 10 else None,
         )
 

@@ -41,9 +41,9 @@ from bot.admin.web import (
     start_session,
 )
 from bot.dialogs.replies import Replies
-from bot.faq import misses
 from bot.faq.drafts import ANSWER_MAX, Draft, DraftRefused
-from bot.faq.library import Conflict, FaqDetail, Library, NotFound, TryResult
+from bot.faq_library import misses
+from bot.faq_library.library import Conflict, FaqDetail, Library, NotFound, TryResult
 from bot.nlu.labels import DisputeCatalog, DisputeType
 from bot.nlu.segment import Tokenizer
 from bot.settings import Settings

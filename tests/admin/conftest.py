@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.admin.accounts import create_user
 from bot.app import create_app
 from bot.faq.actors import Role
-from bot.faq.library import Library
+from bot.faq_library.library import Library
 from bot.nlu.server import ManagedRasaServer
 from bot.settings import Settings
 from bot.storage.db import sessions

@@ -12,10 +12,10 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.faq.actors import Actor, Role
-from bot.faq.library import Draft, Library
-from bot.faq.live import LiveFaqs
 from bot.faq.model import LegalBasis
 from bot.faq.statutes import StatuteIndex
+from bot.faq_library.library import Draft, Library
+from bot.faq_library.live import LiveFaqs
 from bot.nlu.labels import DisputeCatalog
 from bot.nlu.segment import Tokenizer, make_tokenizer
 from bot.settings import Settings

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.faq.actors import NotAllowed
-from bot.faq.library import Conflict, DraftRefused, Library, NotFound, WrongState
-from bot.faq.live import LiveFaqs
 from bot.faq.model import LegalBasis
+from bot.faq_library.library import Conflict, DraftRefused, Library, NotFound, WrongState
+from bot.faq_library.live import LiveFaqs
 from bot.storage.models import AuditEvent
 from tests.faq.conftest import CIVIL_CODE, REVIEWER, VOLUNTEER, Clock, draft, unique_slug
 

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.faq.files import load_directory
-from bot.faq.library import Library
-from bot.faq.live import LiveFaqs
+from bot.faq_library.library import Library
+from bot.faq_library.live import LiveFaqs
 from bot.nlu.classifier import Classifier
 from bot.nlu.segment import Tokenizer
 from bot.settings import Settings

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.faq.library import DraftRefused, Library
-from bot.faq.misses import MissGroup, dismiss, groups, prefill
+from bot.faq_library.library import DraftRefused, Library
+from bot.faq_library.misses import MissGroup, dismiss, groups, prefill
 from bot.nlu.segment import Tokenizer
 from bot.storage.models import AuditEvent, FaqMiss
 from tests.faq.conftest import VOLUNTEER

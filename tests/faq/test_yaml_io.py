@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 from bot.cli_faq import faq_app
 from bot.faq.actors import NotAllowed
 from bot.faq.files import FaqFileError, load_directory
-from bot.faq.library import Library
-from bot.faq.live import LiveFaqs
 from bot.faq.statutes import StatuteIndex
-from bot.faq.yaml_io import export_directory, import_directory
+from bot.faq_library.library import Library
+from bot.faq_library.live import LiveFaqs
+from bot.faq_library.yaml_io import export_directory, import_directory
 from bot.nlu.labels import DisputeCatalog
 from bot.nlu.segment import Tokenizer
 from bot.settings import Settings

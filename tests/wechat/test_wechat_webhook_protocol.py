@@ -37,7 +37,13 @@ from tests.wechat.wechat_server import ACCOUNT, WeChatServer, message_xml, rando
 TOKEN = "wechatTestToken2026"
 APP_ID = "wx1234567890abcdef"
 KNOWLEDGE = PROJECT_ROOT / "knowledge"
-NOW = datetime.now(UTC)
+
+
+def now() -> datetime:
+    """The moment of checking: requests are signed with the current time, and a long test run
+    must not age a time taken when the module was imported."""
+    return datetime.now(UTC)
+
 
 BOMB = """<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
@@ -75,7 +81,7 @@ def text_message(content: str = "你好", openid: str = "oResident1") -> str:
         {
             "ToUserName": ACCOUNT,
             "FromUserName": openid,
-            "CreateTime": int(NOW.timestamp()),
+            "CreateTime": int(now().timestamp()),
             "MsgType": "text",
             "Content": content,
             "MsgId": 1234567890123456,
@@ -125,7 +131,7 @@ def test_a_token_wechat_would_not_accept_is_refused_at_start() -> None:
 def test_a_plaintext_request_signed_with_the_token_is_opened() -> None:
     settings = wechat_settings(WeChatMode.PLAINTEXT)
     params, body = as_wechat_sends(settings, text_message("邻居太吵"))
-    opened = Envelope(settings).open(params, body, NOW)
+    opened = Envelope(settings).open(params, body, now())
     assert not opened.encrypted
     assert xmltodict.parse(opened.xml)["xml"]["Content"] == "邻居太吵"
 
@@ -136,22 +142,22 @@ def test_a_forged_signature_is_refused(mode: WeChatMode) -> None:
     params, body = as_wechat_sends(settings, text_message())
     for forged in ({**params, "signature": "0" * 40}, {k: v for k, v in params.items() if k != "signature"}):
         with pytest.raises(Rejected) as refused:
-            Envelope(settings).open(forged, body, NOW)
+            Envelope(settings).open(forged, body, now())
         assert refused.value.status == 403
 
 
 @pytest.mark.parametrize("shift", [-301, 301, 10**6])
 def test_timestamps_outside_the_window_are_refused(shift: int) -> None:
     settings = wechat_settings(WeChatMode.PLAINTEXT)
-    stamp = str(int(NOW.timestamp()) + shift)
+    stamp = str(int(now().timestamp()) + shift)
     params, body = as_wechat_sends(settings, text_message(), timestamp=stamp)
     params["signature"] = wechat(settings).signed_params(timestamp=stamp, nonce=params["nonce"])["signature"]
     with pytest.raises(Rejected) as refused:
-        Envelope(settings).open(params, body, NOW)
+        Envelope(settings).open(params, body, now())
     assert refused.value.status == 403
-    assert fresh_timestamp(str(int(NOW.timestamp()) - 299), NOW, 300)
-    assert not fresh_timestamp("-1", NOW, 300)
-    assert not fresh_timestamp("１７００", NOW, 300)  # full-width digits are digits to Python
+    assert fresh_timestamp(str(int(now().timestamp()) - 299), now(), 300)
+    assert not fresh_timestamp("-1", now(), 300)
+    assert not fresh_timestamp("１７００", now(), 300)  # full-width digits are digits to Python
 
 
 # --- hostile or broken XML ---
@@ -175,7 +181,7 @@ def test_hostile_and_broken_bodies_are_refused_before_parsing(body: bytes, statu
     settings = wechat_settings(WeChatMode.PLAINTEXT)
     params, _ = as_wechat_sends(settings, text_message())
     with pytest.raises(Rejected) as refused:
-        Envelope(settings).open(params, body, NOW)
+        Envelope(settings).open(params, body, now())
     assert refused.value.status == status
 
 
@@ -184,10 +190,10 @@ def test_safe_mode_decrypts_what_wechat_encrypted_and_encrypts_the_reply() -> No
     params, body = as_wechat_sends(settings, text_message("楼上漏水"))
     assert "楼上漏水" not in body.decode() and "Encrypt" in body.decode()
     envelope = Envelope(settings)
-    opened = envelope.open(params, body, NOW)
+    opened = envelope.open(params, body, now())
     assert opened.encrypted
     assert xmltodict.parse(opened.xml)["xml"]["Content"] == "楼上漏水"
-    reply_xml = text_reply(account=ACCOUNT, openid="oResident1", content="收到]]>了", now=NOW)
+    reply_xml = text_reply(account=ACCOUNT, openid="oResident1", content="收到]]>了", now=now())
     sealed = envelope.seal(reply_xml, opened)
     reply = wechat(settings).read_reply(sealed, params)
     assert reply.encrypted
@@ -202,14 +208,14 @@ def test_safe_mode_refuses_bad_ciphertexts() -> None:
     unsigned = {k: v for k, v in params.items() if k != "msg_signature"}
     for bad in ({**params, "msg_signature": "f" * 40}, unsigned):
         with pytest.raises(Rejected) as refused:
-            envelope.open(bad, body, NOW)
+            envelope.open(bad, body, now())
         assert refused.value.status == 403
     # A plaintext message sent to a safe-mode account is refused.
     plain, plain_body = wechat(wechat_settings(WeChatMode.PLAINTEXT)).envelope(
         text_message(), wechat(settings).signed_params()
     )
     with pytest.raises(Rejected):
-        envelope.open(plain, plain_body, NOW)
+        envelope.open(plain, plain_body, now())
     # Encrypted for another official account (its app id is inside the ciphertext).
     key = settings.wechat_encoding_aes_key
     assert key is not None
@@ -222,7 +228,7 @@ def test_safe_mode_refuses_bad_ciphertexts() -> None:
     )
     params, body = other.envelope(text_message(), other.signed_params())
     with pytest.raises(Rejected) as refused:
-        envelope.open(params, body, NOW)
+        envelope.open(params, body, now())
     assert refused.value.status == 403
 
 
@@ -230,7 +236,7 @@ def test_safe_mode_refuses_a_dtd_inside_the_ciphertext() -> None:
     settings = wechat_settings(WeChatMode.SAFE)
     params, body = as_wechat_sends(settings, BOMB)
     with pytest.raises(Rejected) as refused:
-        Envelope(settings).open(params, body, NOW)
+        Envelope(settings).open(params, body, now())
     assert refused.value.status == 400
 
 
@@ -239,24 +245,24 @@ def test_compatible_mode_takes_plaintext_or_verified_ciphertext() -> None:
     envelope = Envelope(settings)
     params, body = as_wechat_sends(settings, text_message("加密的"))
     assert "Content" in body.decode()  # compatible mode sends both forms
-    opened = envelope.open(params, body, NOW)
+    opened = envelope.open(params, body, now())
     assert opened.encrypted and xmltodict.parse(opened.xml)["xml"]["Content"] == "加密的"
     plain_params = wechat(settings).signed_params()
-    plain = envelope.open(plain_params, text_message("明文的").encode(), NOW)
+    plain = envelope.open(plain_params, text_message("明文的").encode(), now())
     assert not plain.encrypted and xmltodict.parse(plain.xml)["xml"]["Content"] == "明文的"
     with pytest.raises(Rejected):  # claims to be encrypted, but the ciphertext signature is wrong
-        envelope.open({**params, "msg_signature": "0" * 40}, body, NOW)
+        envelope.open({**params, "msg_signature": "0" * 40}, body, now())
 
 
 def test_the_server_check_echoes_only_when_signed() -> None:
     settings = wechat_settings(WeChatMode.SAFE)
     envelope = Envelope(settings)
     params = wechat(settings).signed_params()
-    assert envelope.echo({**params, "echostr": "5837397749071683829"}, NOW) == "5837397749071683829"
+    assert envelope.echo({**params, "echostr": "5837397749071683829"}, now()) == "5837397749071683829"
     with pytest.raises(Rejected):
-        envelope.echo({**params, "signature": "0" * 40, "echostr": "1"}, NOW)
+        envelope.echo({**params, "signature": "0" * 40, "echostr": "1"}, now())
     with pytest.raises(Rejected):
-        envelope.echo({**params, "echostr": ""}, NOW)
+        envelope.echo({**params, "echostr": ""}, now())
 
 
 # --- nonces ---
@@ -267,25 +273,26 @@ async def test_a_nonce_again_is_a_retry_with_the_same_body_and_a_replay_with_ano
 ) -> None:
     made = sessions(database)
     nonce = uuid.uuid4().hex[:10]
+    start = now()
 
-    async def seen(digest: str, now: datetime = NOW) -> NonceVerdict:
+    async def seen(digest: str, at: datetime = start) -> NonceVerdict:
         async with made.begin() as session:
-            return await check_nonce(session, nonce=nonce, digest=digest, now=now, window=300)
+            return await check_nonce(session, nonce=nonce, digest=digest, now=at, window=300)
 
     assert await seen("a" * 64) is NonceVerdict.NEW
     assert await seen("a" * 64) is NonceVerdict.RETRY
     assert await seen("b" * 64) is NonceVerdict.REPLAY
     # Once the first request's timestamp is out of the window, the nonce is free again.
-    assert await seen("b" * 64, NOW + timedelta(seconds=301)) is NonceVerdict.NEW
-    assert await seen("c" * 64, NOW + timedelta(seconds=302)) is NonceVerdict.REPLAY
+    assert await seen("b" * 64, start + timedelta(seconds=301)) is NonceVerdict.NEW
+    assert await seen("c" * 64, start + timedelta(seconds=302)) is NonceVerdict.REPLAY
 
 
 async def test_old_nonces_are_purged(database: AsyncEngine) -> None:
     made = sessions(database)
     old, recent = uuid.uuid4().hex[:12], uuid.uuid4().hex[:12]
     async with made.begin() as session:
-        await check_nonce(session, nonce=old, digest="x", now=NOW - timedelta(hours=1), window=300)
-        await check_nonce(session, nonce=recent, digest="x", now=NOW, window=300)
+        await check_nonce(session, nonce=old, digest="x", now=now() - timedelta(hours=1), window=300)
+        await check_nonce(session, nonce=recent, digest="x", now=now(), window=300)
     assert await nonce_purge(made, window=300)() >= 1  # the scheduled job: older than twice the window
     async with made() as session:
         left = set(await session.scalars(select(SeenNonce.nonce).where(SeenNonce.nonce.in_([old, recent]))))

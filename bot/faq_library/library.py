@@ -23,9 +23,9 @@ from bot.faq.actors import Actor, NotAllowed
 from bot.faq.diff import DiffLine, diff_drafts
 from bot.faq.drafts import Draft, DraftRefused, check_draft, check_slug, tidy
 from bot.faq.index import FaqIndex, SearchResult
-from bot.faq.live import LiveFaqs
 from bot.faq.statutes import StatuteIndex
-from bot.faq.store import (
+from bot.faq_library.live import LiveFaqs
+from bot.faq_library.store import (
     aware,
     bump_generation,
     latest_pairs,

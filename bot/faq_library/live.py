@@ -22,7 +22,14 @@ from bot.faq.drafts import Draft, tidy
 from bot.faq.files import load_directory
 from bot.faq.index import FaqIndex
 from bot.faq.model import Faq
-from bot.faq.store import bump_generation, generation, published_pairs, reading, to_faq, version_columns
+from bot.faq_library.store import (
+    bump_generation,
+    generation,
+    published_pairs,
+    reading,
+    to_faq,
+    version_columns,
+)
 from bot.nlu.segment import Tokenizer
 from bot.storage.audit import record
 from bot.storage.models import FaqEntry, FaqVersion

@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.faq.actors import Actor, NotAllowed
 from bot.faq.drafts import Draft, check_draft, check_slug, tidy
 from bot.faq.files import FaqFileError
-from bot.faq.live import LiveFaqs
 from bot.faq.model import LegalBasis
 from bot.faq.statutes import StatuteIndex
-from bot.faq.store import (
+from bot.faq_library.live import LiveFaqs
+from bot.faq_library.store import (
     aware,
     bump_generation,
     latest_pairs,

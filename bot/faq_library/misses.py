@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.faq.actors import Actor
 from bot.faq.drafts import PARAPHRASE_MAX, PARAPHRASES_MAX, QUESTION_MAX, Draft, DraftRefused
 from bot.faq.index import FaqIndex
-from bot.faq.store import aware, latest_pairs, reading
+from bot.faq_library.store import aware, latest_pairs, reading
 from bot.nlu.normalize import normalize_text
 from bot.nlu.segment import Tokenizer
 from bot.storage.audit import record
