@@ -44,12 +44,12 @@ async def test_a_wechat_report_reaches_the_desk_and_its_progress_comes_back_on_w
     db_settings: Settings,
     casedesk: RunningDesk,
     fake_wechat: FakeWeChat,
-    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     aes_key = random_aes_key()
+    # The bot's database of this session, not a new one: the desk is shared by the session's
+    # tests, and a new database would hand out reference numbers the desk already has.
     settings = fake_wechat.configure(
         db_settings,
-        data_dir=tmp_path_factory.mktemp("e2e"),
         nlu_url=rasa_server.url,
         nlu_token=SecretStr(rasa_server.token),
         backend_url=casedesk.url,
