@@ -23,16 +23,16 @@ from bot.faq.files import load_directory
 from bot.faq.index import FaqIndex
 from bot.faq.model import Faq
 from bot.faq_library.store import (
+    add_published,
     bump_generation,
     generation,
     published_pairs,
     reading,
     to_faq,
-    version_columns,
 )
 from bot.nlu.segment import Tokenizer
 from bot.storage.audit import record
-from bot.storage.models import FaqEntry, FaqVersion
+from bot.storage.models import FaqEntry
 
 log = logging.getLogger(__name__)
 
@@ -108,25 +108,5 @@ async def _insert_published(session: AsyncSession, faqs: list[Faq], actor_name: 
     for faq in faqs:
         draft = tidy(Draft(faq.question, faq.paraphrases, faq.answer, faq.legal_basis, faq.dispute_type))
         reviewed_at = datetime.combine(faq.reviewed, time(), tzinfo=UTC) if faq.reviewed else now
-        entry = FaqEntry(
-            slug=faq.id,
-            status="published",
-            latest_number=1,
-            published_number=1,
-            reviewed_at=reviewed_at,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(entry)
-        await session.flush()
-        session.add(
-            FaqVersion(
-                entry_id=entry.id,
-                number=1,
-                author=actor_name[:64],
-                note="从 YAML 文件导入",
-                created_at=now,
-                **version_columns(draft),
-            )
-        )
+        await add_published(session, faq.id, draft, author=actor_name, reviewed_at=reviewed_at, now=now)
     await bump_generation(session, now)

@@ -112,3 +112,36 @@ async def bump_generation(session: AsyncSession, now: datetime) -> int:
         .returning(FaqLibrary.generation)
     )
     return int((await session.execute(statement)).scalar_one())
+
+
+IMPORTED_NOTE = "从 YAML 文件导入"
+
+
+def imported_version(entry_id: int, number: int, draft: Draft, author: str, now: datetime) -> FaqVersion:
+    """A version read from the YAML files (seeding, ``bot faq import``)."""
+    return FaqVersion(
+        entry_id=entry_id,
+        number=number,
+        author=author[:64],
+        note=IMPORTED_NOTE,
+        created_at=now,
+        **version_columns(draft),
+    )
+
+
+async def add_published(
+    session: AsyncSession, slug: str, draft: Draft, *, author: str, reviewed_at: datetime, now: datetime
+) -> None:
+    """A new FAQ, published as version 1 (from the YAML files)."""
+    entry = FaqEntry(
+        slug=slug,
+        status="published",
+        latest_number=1,
+        published_number=1,
+        reviewed_at=reviewed_at,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(entry)
+    await session.flush()
+    session.add(imported_version(entry.id, 1, draft, author, now))

@@ -26,17 +26,17 @@ from bot.faq.model import LegalBasis
 from bot.faq.statutes import StatuteIndex
 from bot.faq_library.live import LiveFaqs
 from bot.faq_library.store import (
+    add_published,
     aware,
     bump_generation,
+    imported_version,
     latest_pairs,
     published_pairs,
     reading,
     to_draft,
-    version_columns,
 )
 from bot.nlu.labels import DisputeCatalog
 from bot.storage.audit import record
-from bot.storage.models import FaqEntry, FaqVersion
 
 #: The topic of FAQs that fit every dispute type (``dispute_type: null``).
 GENERAL = "general"
@@ -279,7 +279,9 @@ async def import_directory(
                 dt.datetime.combine(item.reviewed, dt.time(), tzinfo=dt.UTC) if item.reviewed else now
             )
             if item.slug not in existing:
-                await _create(session, item, actor, reviewed_at, now)
+                await add_published(
+                    session, item.slug, item.draft, author=actor.name, reviewed_at=reviewed_at, now=now
+                )
                 created.append(item.slug)
                 continue
             # Already what residents get (a newer draft, if any, stays a draft): nothing to do.
@@ -288,7 +290,7 @@ async def import_directory(
             entry, latest = existing[item.slug]
             if to_draft(latest) != item.draft:
                 entry.latest_number += 1
-                session.add(_version(entry.id, entry.latest_number, item.draft, actor, now))
+                session.add(imported_version(entry.id, entry.latest_number, item.draft, actor.name, now))
             entry.status, entry.published_number = "published", entry.latest_number
             entry.reviewed_at, entry.updated_at = reviewed_at, now
             updated.append(item.slug)
@@ -303,31 +305,3 @@ async def import_directory(
     return ImportReport(
         len(created), len(updated), len(parsed) - len(created) - len(updated), (*created, *updated)
     )
-
-
-def _version(entry_id: int, number: int, draft: Draft, actor: Actor, now: dt.datetime) -> FaqVersion:
-    return FaqVersion(
-        entry_id=entry_id,
-        number=number,
-        author=actor.name[:64],
-        note="从 YAML 文件导入",
-        created_at=now,
-        **version_columns(draft),
-    )
-
-
-async def _create(
-    session: AsyncSession, item: _Parsed, actor: Actor, reviewed_at: dt.datetime, now: dt.datetime
-) -> None:
-    entry = FaqEntry(
-        slug=item.slug,
-        status="published",
-        latest_number=1,
-        published_number=1,
-        reviewed_at=reviewed_at,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(entry)
-    await session.flush()
-    session.add(_version(entry.id, 1, item.draft, actor, now))
