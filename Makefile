@@ -63,12 +63,14 @@ lint: $(VENV)/.synced ## ruff and mypy
 	$(VENV)/bin/mypy
 
 .PHONY: eval-nlu
-eval-nlu: model ## Score the NLU on the dev set
+eval-nlu: model ## Score the NLU on the dev sets and the public questions (never the sealed set)
 	$(BOT) nlu eval tests/data/nlu_dev.jsonl
+	$(BOT) nlu eval tests/data/nlu_dev_risk.jsonl
+	$(BOT) nlu eval tests/data/public_questions.jsonl
 
 .PHONY: compare-nlu
-compare-nlu: install ## Cross-validate the candidate pipelines (slow; writes var/nlu-compare)
-	$(VENV)/bin/python -m bot.nlu.compare
+compare-nlu: install ## Train every candidate pipeline and score it on the dev sets (slow; DIET trains for long)
+	$(VENV)/bin/python -m benchmarks.compare_nlu
 
 .PHONY: bench-nlu
 bench-nlu: model ## NLU parse latency and throughput through the bot's client

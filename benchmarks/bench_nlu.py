@@ -1,5 +1,6 @@
 """`make bench-nlu`: parse latency and throughput through the bot's own client (normalisation,
-urgent rules, HTTP to Rasa, label combination) against a running Rasa server."""
+urgent rules, HTTP to Rasa, label combination), with one managed Rasa server and with two
+(`BOT_NLU_REPLICAS`), each set of levels against freshly started servers."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from benchmarks.report import machine, percentile, write_section
 from bot.logs import configure_logging
 from bot.nlu.classifier import Classifier
 from bot.nlu.runtime import nlu_runtime
+from bot.nlu.urgent import UrgentRules
 from bot.settings import PROJECT_ROOT, Settings
 
 SHARED_MESSAGES = PROJECT_ROOT.parent / "shared" / "data" / "gov_platform_messages.jsonl"
 CONCURRENCY = (1, 4, 16)
 PER_LEVEL = 400
+REPLICAS = (1, 2)
 
 
 def messages() -> list[str]:
@@ -47,30 +50,45 @@ async def run_level(classifier: Classifier, texts: list[str], concurrency: int) 
     return samples, time.perf_counter() - started
 
 
+async def measure(
+    settings: Settings, texts: list[str], replicas: int
+) -> list[tuple[int, float, float, float]]:
+    rows = []
+    one_off = settings.model_copy(update={"nlu_url": None, "nlu_replicas": replicas})
+    async with nlu_runtime(one_off) as nlu:
+        # The bot's classifier without its cache of short messages: every level parses for real.
+        classifier = Classifier(
+            nlu.client, UrgentRules.load(settings.knowledge_dir), max_chars=settings.max_message_chars
+        )
+        for text in texts[:30]:  # warm-up
+            await classifier.classify(text)
+        for concurrency in CONCURRENCY:
+            samples, seconds = await run_level(classifier, texts, concurrency)
+            rows.append(
+                (concurrency, percentile(samples, 50), percentile(samples, 99), len(samples) / seconds)
+            )
+    return rows
+
+
 async def main() -> None:
     settings = Settings()
     configure_logging("WARNING")
     texts = messages()
-    rows = []
-    async with nlu_runtime(settings, start_if_unreachable=True) as nlu:
-        for text in texts[:30]:  # warm-up
-            await nlu.classifier.classify(text)
-        for concurrency in CONCURRENCY:
-            samples, seconds = await run_level(nlu.classifier, texts, concurrency)
-            rows.append(
-                (concurrency, percentile(samples, 50), percentile(samples, 99), len(samples) / seconds)
-            )
-    base = rows[0][3]
+    results = {replicas: await measure(settings, texts, replicas) for replicas in REPLICAS}
+    base = results[1][0][3]
     lines = [
         f"Machine: {machine()}. {len(texts)} distinct messages (the dev set"
         f"{' and 300 long government message-board posts' if SHARED_MESSAGES.exists() else ''}), "
-        f"{PER_LEVEL} parses per level, through `bot.nlu.classifier` and HTTP to `rasa run`.",
+        f"{PER_LEVEL} parses per level, through `bot.nlu.classifier` (rules and danger tiers, without "
+        "the bot's cache of short messages) and HTTP to `rasa run`.",
         "",
-        "| concurrent callers | p50 ms | p99 ms | parses/s | × single caller |",
-        "|---:|---:|---:|---:|---:|",
+        "| Rasa servers | concurrent callers | p50 ms | p99 ms | parses/s | × one server, one caller |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {c} | {p50:.1f} | {p99:.1f} | {rate:.0f} | {rate / base:.2f} |" for c, p50, p99, rate in rows
+        f"| {replicas} | {c} | {p50:.1f} | {p99:.1f} | {rate:.0f} | {rate / base:.2f} |"
+        for replicas, rows in results.items()
+        for c, p50, p99, rate in rows
     ]
     body = "\n".join(lines)
     print(body)

@@ -308,9 +308,9 @@ def _postgres_available() -> bool:
 async def _with_nlu(settings: Settings, body: list[str]) -> None:
     """One Rasa server for every run (loading a model takes a minute)."""
     async with nlu_runtime(settings, start_if_unreachable=True) as nlu:
-        if nlu.managed is None:
+        if not nlu.managed:
             raise SystemExit("unset BOT_NLU_URL: the benchmark starts its own Rasa server")
-        await asyncio.to_thread(_all_runs, nlu.managed.url, nlu.managed.token, body)
+        await asyncio.to_thread(_all_runs, nlu.managed[0].url, nlu.managed[0].token, body)
 
 
 def _all_runs(nlu_url: str, nlu_token: str, body: list[str]) -> None:

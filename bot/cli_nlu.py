@@ -35,6 +35,8 @@ def classification_json(c: Classification, raw_text: str) -> dict[str, object]:
         "dispute_type": c.dispute_type,
         "confidence": c.confidence,
         "urgent": c.urgent,
+        "risk": c.risk.value,
+        "risk_scores": c.risk_scores,
         "urgent_categories": list(c.urgent_categories),
         "low_confidence": c.low_confidence,
         "truncated": c.truncated,
@@ -98,7 +100,7 @@ def classify_command() -> None:
 
 @nlu_app.command("eval")
 def eval_command(
-    file: Annotated[Path, typer.Argument(help="JSONL lines {text, intent, dispute_type}", exists=True)],
+    file: Annotated[Path, typer.Argument(help="JSONL lines {text, intent, dispute_type, risk}", exists=True)],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
     """Score the classifier on a labelled set."""
@@ -109,7 +111,10 @@ def eval_command(
     async def run() -> list[Predicted]:
         async with nlu_runtime(settings, start_if_unreachable=True) as nlu:
             results = [await nlu.classifier.classify(g.text) for g in gold]
-        return [Predicted(r.intent.value if r.intent else None, r.dispute_type, r.urgent) for r in results]
+        return [
+            Predicted(r.intent.value if r.intent else None, r.dispute_type, r.urgent, r.risk.value)
+            for r in results
+        ]
 
     report = score(gold, asyncio.run(run()), codes)
     typer.echo(

@@ -76,7 +76,12 @@ class Settings(BaseSettings):
 
     # --- NLU (Rasa) ---
     nlu_url: str | None = Field(
-        None, description="Address of a running Rasa server; unset: the bot starts and manages its own"
+        None,
+        description="Address of a running Rasa server, or several separated by commas (parses are "
+        "spread over them, with failover); unset: the bot starts and manages its own",
+    )
+    nlu_replicas: int = Field(
+        1, ge=1, le=8, description="How many Rasa servers the bot starts when it manages its own"
     )
     nlu_token: SecretStr | None = Field(
         None, description="Rasa `--auth-token`; generated per run when the bot manages Rasa itself"
@@ -85,8 +90,29 @@ class Settings(BaseSettings):
     nlu_timeout: float = Field(3.0, gt=0, description="Seconds one parse request may take")
     nlu_retries: int = Field(1, ge=0, description="Extra attempts after a failed parse request")
     nlu_startup_timeout: float = Field(240.0, gt=0, description="Seconds to wait for Rasa to load a model")
-    nlu_urgent_threshold: float = Field(
-        0.5, ge=0, le=1, description="Model confidence from which `urgent_risk` alone raises an alarm"
+    nlu_alarm_threshold: float = Field(
+        0.5, ge=0, le=1, description="Danger model's alarm probability from which it alone raises an alarm"
+    )
+    nlu_ask_threshold: float = Field(
+        0.11,
+        ge=0,
+        le=1,
+        description="Danger model's alarm probability from which the bot asks whether the resident is safe",
+    )
+    nlu_check_threshold: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Danger model's check probability from which the bot asks whether the resident is safe",
+    )
+    nlu_unsure_below: float = Field(
+        0.35, ge=0, le=1, description="Intent confidence below which the bot confirms before acting"
+    )
+    nlu_breaker_failures: int = Field(
+        2, ge=1, description="Failed parses in a row after which an NLU server is skipped for a while"
+    )
+    nlu_breaker_pause: float = Field(
+        30.0, gt=0, description="Seconds an NLU server is skipped after repeated failures"
     )
     rasa_venv: Path = Field(
         PROJECT_ROOT / ".rasa-venv", description="The Python 3.10 environment that holds Rasa"
@@ -168,6 +194,11 @@ class Settings(BaseSettings):
     telegram_chat_interval: float = Field(
         1.0, ge=0, description="Seconds between messages to one chat, all processes"
     )
+
+    @property
+    def nlu_urls(self) -> tuple[str, ...]:
+        """The Rasa servers of ``BOT_NLU_URL`` (empty: the bot manages its own)."""
+        return tuple(u.strip() for u in (self.nlu_url or "").split(",") if u.strip())
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

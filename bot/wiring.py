@@ -131,7 +131,7 @@ class Runtime:
 
 @asynccontextmanager
 async def runtime(
-    settings: Settings, *, start_nlu_if_unreachable: bool = True, with_backend: bool = True
+    settings: Settings, *, start_nlu_if_unreachable: bool = False, with_backend: bool = True
 ) -> AsyncIterator[Runtime]:
     """Everything a bot process needs: the database (SQLite is migrated on start), the NLU, the
     case system (the embedded desk unless BOT_BACKEND_URL is set) and the scheduled jobs."""

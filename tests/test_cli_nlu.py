@@ -45,6 +45,28 @@ def test_classify_writes_one_json_object_per_line(rasa_server: ManagedRasaServer
     assert rows[4]["intent"] == "greet" and rows[4]["dispute_type"] is None
 
 
+def test_classify_reports_the_danger_tier(rasa_server: ManagedRasaServer, settings: Settings) -> None:
+    lines = [
+        "农药已经买回来放在床头了 孩子以后就托付给他姥姥",  # the means and a farewell, no alarming word
+        "他说迟早让我好看 我有点怕他哪天真动手",  # a vague threat: ask
+        "那家店杀熟 砍价砍了半天还是贵 气死我了",  # figures of speech
+        "去年被邻居打伤了 派出所处理过了 现在想要医药费",  # violence over, reported for handling
+    ]
+    result = run_bot(
+        ["nlu", "classify"], settings, stdin="\n".join(lines) + "\n",
+        BOT_NLU_URL=rasa_server.url, BOT_NLU_TOKEN=rasa_server.token,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["risk"] for r in rows] == ["alarm", "check", "none", "none"]
+    for row in rows:
+        assert row["urgent"] is (row["risk"] == "alarm")
+        assert set(row["risk_scores"]) == {"alarm", "check", "none"}
+    assert rows[0]["intent"] == "urgent_risk" and rows[0]["dispute_type"] is None
+    assert rows[1]["intent"] == "report_dispute"
+    assert (rows[3]["intent"], rows[3]["dispute_type"]) == ("report_dispute", "neighbor")
+
+
 def test_classify_starts_its_own_server_when_none_answers(settings: Settings) -> None:
     result = run_bot(
         ["nlu", "classify"], settings, stdin="楼上漏水\n", BOT_NLU_URL=f"http://127.0.0.1:{free_port()}",

@@ -21,7 +21,7 @@ SAMPLE = 300
 SENSIBLE_FIRST_REPLIES = {
     "report.confirm_type", "admin_redirect", "faq.answer", "faq.not_sure", "out_of_scope",
     "urgent.alert", "urgent.self_harm", "too_long", "progress.ask_lookup", "progress.list",
-    "handoff.requested", "greet", "not_understood",
+    "handoff.requested", "greet", "not_understood", "urgent.unclear", "safety.ask",
 }  # fmt: skip
 
 
@@ -40,3 +40,7 @@ async def test_every_real_message_gets_a_sensible_answer(dialog_engine: DialogEn
         first_keys[key] += 1
     # Mostly administrative requests: a good share must be sent to 12345, not registered.
     assert first_keys["admin_redirect"] >= SAMPLE * 0.25, first_keys
+    # Angry, but almost never in danger: a safety question is rare, an alarm rarer still.
+    assert first_keys["safety.ask"] <= SAMPLE * 0.05, first_keys
+    alarms = first_keys["urgent.alert"] + first_keys["urgent.self_harm"] + first_keys["urgent.unclear"]
+    assert alarms <= SAMPLE * 0.02, first_keys

@@ -9,7 +9,10 @@ See tests/transcripts/README.md for the format.
 from __future__ import annotations
 
 import re
+import socket
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,14 +51,23 @@ def clock() -> Clock:
 
 
 @pytest.fixture(scope="module")
+def hung_rasa() -> Iterator[str]:
+    """A port that accepts connections and never answers, as a Rasa stopped by SIGSTOP does."""
+    with socket.create_server(("127.0.0.1", 0), backlog=128) as listener:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+@pytest.fixture(scope="module")
 def engines(
-    db_settings: Settings, database: AsyncEngine, classifier: Classifier, clock: Clock
+    db_settings: Settings, database: AsyncEngine, classifier: Classifier, clock: Clock, hung_rasa: str
 ) -> dict[str, Any]:
     # The transcripts' clock moves with "wait_minutes".
     up = build_engine(db_settings, database, classifier, clock=clock)
     dead = RasaClient(f"http://127.0.0.1:{free_port()}", retries=0, timeout=1)
     down = build_engine(db_settings, database, build_classifier(db_settings, dead), clock=clock)
-    return {"up": up, "down": down}
+    stuck = RasaClient(hung_rasa, retries=0, timeout=db_settings.nlu_timeout)
+    hung = build_engine(db_settings, database, build_classifier(db_settings, stuck), clock=clock)
+    return {"up": up, "down": down, "hung": hung}
 
 
 async def _count_work(database: AsyncEngine, user_id: str) -> dict[str, int]:
@@ -127,8 +139,12 @@ async def test_transcript(
             inbound = Inbound(
                 channel, user_id, message_id, str(step.get("say", "")), clock(), attachments, location
             )
+            started = time.monotonic()
             replies = await engines[nlu].handle(inbound)
+            elapsed = time.monotonic() - started
             _check(step, replies, where)
+            if "within_seconds" in step:  # a behaviour bound (never waiting on a hung NLU), not a benchmark
+                assert elapsed < step["within_seconds"], f"{where}: answered after {elapsed:.1f} s"
     finally:
         clock.offset = timedelta()
     after = await _count_work(database, user_id)

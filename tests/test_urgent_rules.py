@@ -24,6 +24,8 @@ URGENT = {
         "唔想活啦",
         "讨不到钱就从塔吊上跳下去",
         "去年我就想自杀 现在又想了",
+        "这是我最后一条消息了 孩子拜托你们",
+        "I really want to die tonight",
     ],
     "weapon": [
         "他拿着菜刀站在我家门口",
@@ -49,6 +51,7 @@ URGENT = {
         "老公正在打我 我躲在厕所",
         "他把我锁在家里不让出门",
         "又被家暴了",
+        "my husband is HITTING me right now",
     ],
 }
 
@@ -66,6 +69,8 @@ CALM = [
     "死活不还钱",
     "拼车出了事故",
     "楼上漏水 烦死人了",
+    "最后一次提醒物业修电梯了",
+    "can you help me with my deposit",
 ]
 
 

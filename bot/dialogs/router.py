@@ -2,7 +2,9 @@
 
 1. An unfinished conversation idle for 30 minutes expires; a report is set aside to resume.
 2. Nothing to read (no text, image or location): ask again.
-3. Urgent risk interrupts anything.
+3. Urgent risk (tier ``alarm``) interrupts anything; possible danger (tier ``check``) asks
+   whether the resident is safe, unless that question is already pending (then the safety flow
+   reads the answer).
 4. Exact commands (帮助/菜单, 取消, 重新开始, 继续, 转人工, 查进度…) work at any point.
 5. The active flow gets the message (it may decline it: then it is a new request).
 6. A number answers the menu.
@@ -15,12 +17,13 @@ from dataclasses import replace
 from datetime import timedelta
 
 from bot.dialogs import parsing
-from bot.dialogs.flows import general, handoff, legal, progress, report, urgent
+from bot.dialogs.flows import general, handoff, legal, progress, report, safety, urgent
 from bot.dialogs.parsing import Command
 from bot.dialogs.ports import HandoffView
 from bot.dialogs.state import ConversationState
 from bot.dialogs.turn import Step, Turn
 from bot.dialogs.work import HandoffClose, HandoffRelay, Work
+from bot.nlu.classifier import Risk
 from bot.nlu.labels import Intent
 
 IDLE_EXPIRY = timedelta(minutes=30)
@@ -37,6 +40,7 @@ def _weak(intent: Intent, confidence: float, low_confidence: bool) -> bool:
 
 
 _FLOWS = {
+    safety.FLOW: safety.on_message,
     report.FLOW: report.on_message,
     progress.FLOW: progress.on_message,
     legal.FLOW: legal.on_message,
@@ -83,7 +87,17 @@ class Router:
         if not turn.text and not inbound.attachments and inbound.location is None:
             return Step(state, (turn.say("empty"),))
         if turn.nlu.urgent:
+            if state.flow == safety.FLOW:  # the safety question is answered by the alarm itself
+                alarm = urgent.interrupt(turn, state.idle())
+                return replace(alarm, work=(safety.resolved(turn), *alarm.work))
             return urgent.interrupt(turn, state)
+        if turn.nlu.risk is Risk.CHECK and state.flow != safety.FLOW:
+            # A question the FAQs answer confidently gets its answer, then the caring question.
+            asked = turn.nlu.intent is Intent.ASK_LEGAL or state.flow == legal.FLOW
+            answer = (
+                legal.answer_replies(turn, brief=True)[0] if asked and legal.confident_answer(turn) else ()
+            )
+            return safety.ask(turn, state).before(*answer)
 
         command = parsing.parse_command(turn.text)
         if command is not None:

@@ -4,6 +4,7 @@ workers (the outbox) carry it to the case system later."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,25 @@ class Escalation:
     text: str
     categories: tuple[str, ...]
     self_harm: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyCheck:
+    """Possible danger: the bot asked whether the resident is safe. Unless the resident answers
+    first (``SafetyCheckResolved``), staff are asked to look after ``wait``, below the alarms."""
+
+    channel: str
+    user_id: str
+    text: str
+    wait: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyCheckResolved:
+    """The resident answered the safety question: the queued request to staff is withdrawn."""
+
+    channel: str
+    user_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,4 +84,13 @@ class FaqMiss:
     candidates: tuple[str, ...] = field(default_factory=tuple)
 
 
-Work = CaseReport | Escalation | Handoff | HandoffRelay | HandoffClose | FaqMiss
+Work = (
+    CaseReport
+    | Escalation
+    | SafetyCheck
+    | SafetyCheckResolved
+    | Handoff
+    | HandoffRelay
+    | HandoffClose
+    | FaqMiss
+)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
 
@@ -14,9 +16,11 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(request: Request, response: Response) -> dict[str, str]:
+async def readyz(request: Request, response: Response) -> dict[str, Any]:
     runtime = request.app.state.runtime
-    checks = {"nlu": "ok" if await runtime.nlu.client.is_ready() else "down"}
+    servers = await runtime.nlu.client.readiness()
+    # Ready while any NLU server answers (the pool fails over); each one is listed for operators.
+    checks: dict[str, str] = {"nlu": "ok" if any(servers.values()) else "down"}
     if runtime.backend is not None:
         checks["backend"] = "ok" if await runtime.backend.client.is_reachable() else "down"
     try:
@@ -27,4 +31,4 @@ async def readyz(request: Request, response: Response) -> dict[str, str]:
         checks["database"] = "down"
     if any(v != "ok" for v in checks.values()):
         response.status_code = 503
-    return checks
+    return {**checks, "nlu_servers": {url: "ok" if up else "down" for url, up in servers.items()}}

@@ -151,6 +151,7 @@ class OutboxWorker:
                 channel=handoff.channel,
                 resident_ref=handoff.user_id,
                 text=payload["text"],
+                urgent=bool(payload.get("urgent", False)),
                 transcript=transcript,
             )
             return lambda key: client.create_handoff(body_h, idempotency_key=key)

@@ -1,11 +1,16 @@
-"""Async client of the Rasa server's HTTP API (``POST /model/parse``).
+"""Async clients of the Rasa server's HTTP API (``POST /model/parse``).
 
-It knows nothing of the bot: a typed result, or :class:`NluUnavailable` saying what failed.
+``RasaClient`` talks to one server; ``RasaPool`` spreads parses over several and fails over, with
+a circuit breaker per server so that a hung server costs one timeout, not one per message. They
+know nothing of the bot: a typed result, or :class:`NluUnavailable` saying what failed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -38,6 +43,9 @@ class ParseResult:
     #: All labels with their confidences, best first (``nlu_fallback`` excluded).
     ranking: tuple[tuple[str, float], ...]
     entities: tuple[Entity, ...]
+    #: The danger model's probabilities per tier (``alarm``, ``check``, ``none``); empty when the
+    #: model has no risk classifier.
+    risk: dict[str, float] = field(default_factory=dict)
 
     @property
     def fallback(self) -> bool:
@@ -55,11 +63,13 @@ class ParseResult:
             Entity(str(e["entity"]), str(e["value"]), int(e.get("start", 0)), int(e.get("end", 0)))
             for e in data.get("entities") or []
         )
+        risk = {str(tier): float(p) for tier, p in (data.get("risk") or {}).items()}
         return cls(
             label=str(intent.get("name") or FALLBACK_LABEL),
             confidence=float(intent.get("confidence") or 0.0),
             ranking=ranking,
             entities=entities,
+            risk=risk,
         )
 
 
@@ -96,7 +106,8 @@ class RasaClient:
         try:
             response = await self._http.post("/model/parse", params=self._params, json={"text": text})
         except httpx.TimeoutException as exc:
-            raise _Retryable(f"NLU server at {self.base_url} timed out") from exc
+            # A server that is hung will be hung a moment later too: no retry (the pool moves on).
+            raise NluUnavailable(f"NLU server at {self.base_url} timed out") from exc
         except httpx.TransportError as exc:
             raise _Retryable(f"NLU server at {self.base_url} unreachable: {type(exc).__name__}") from exc
         if response.status_code >= 500:
@@ -129,3 +140,83 @@ class RasaClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+@dataclass(slots=True)
+class _Breaker:
+    """Consecutive failures of one server; after ``limit`` of them it is skipped for a while."""
+
+    limit: int
+    pause: float
+    failures: int = 0
+    open_until: float = 0.0
+
+    def available(self, now: float) -> bool:
+        return now >= self.open_until
+
+    def failed(self, now: float) -> None:
+        self.failures += 1
+        if self.failures >= self.limit:
+            self.open_until = now + self.pause
+            self.failures = 0
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.open_until = 0.0
+
+
+class RasaPool:
+    """Several Rasa servers behind one ``parse``: round robin, the next server when one fails, and
+    a breaker per server (``failures`` in a row pause it for ``pause`` seconds). When every server
+    is paused, ``parse`` fails at once: callers fall back (the rules and a menu) without waiting."""
+
+    def __init__(
+        self,
+        clients: Sequence[RasaClient],
+        *,
+        failures: int = 2,
+        pause: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not clients:
+            raise ValueError("a pool needs at least one server")
+        self.clients = tuple(clients)
+        self._breakers = [_Breaker(failures, pause) for _ in self.clients]
+        self._next = itertools.cycle(range(len(self.clients)))
+        self._clock = clock
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return tuple(c.base_url for c in self.clients)
+
+    async def parse(self, text: str) -> ParseResult:
+        start = next(self._next)
+        order = [(start + i) % len(self.clients) for i in range(len(self.clients))]
+        problem = "every NLU server is paused after repeated failures"
+        for index in order:
+            breaker = self._breakers[index]
+            if not breaker.available(self._clock()):
+                continue
+            try:
+                result = await self.clients[index].parse(text)
+            except NluUnavailable as exc:
+                breaker.failed(self._clock())
+                problem = str(exc)
+                continue
+            breaker.succeeded()
+            return result
+        raise NluUnavailable(problem)
+
+    async def is_ready(self) -> bool:
+        """True when at least one server answers with a model loaded."""
+        for client in self.clients:
+            if await client.is_ready():
+                return True
+        return False
+
+    async def readiness(self) -> dict[str, bool]:
+        return {client.base_url: await client.is_ready() for client in self.clients}
+
+    async def aclose(self) -> None:
+        for client in self.clients:
+            await client.aclose()

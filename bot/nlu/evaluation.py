@@ -1,4 +1,10 @@
-"""Scoring the classifier on a labelled set (``bot nlu eval``)."""
+"""Scoring the classifier on a labelled set (``bot nlu eval``).
+
+Gold lines are ``{"text", "intent", "dispute_type", "risk"}`` (docs/labelling.md); a line without
+``risk`` is ``alarm`` when its intent is ``urgent_risk`` and ``none`` otherwise. Danger is scored
+as the issue that set the targets does: a dangerous message (gold ``alarm`` or ``check``) is
+caught when the bot answers ``alarm`` or ``check``; a calm one is alarmed or checked when it does.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,11 @@ class Gold:
     text: str
     intent: str
     dispute_type: str | None
+    risk: str = "none"
+
+    @property
+    def dangerous(self) -> bool:
+        return self.risk != "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +34,7 @@ class Predicted:
     intent: str | None
     dispute_type: str | None
     urgent: bool
+    risk: str = "none"
 
 
 def read_gold(path: Path) -> list[Gold]:
@@ -32,7 +44,9 @@ def read_gold(path: Path) -> list[Gold]:
             continue
         try:
             raw = json.loads(line)
-            items.append(Gold(str(raw["text"]), str(raw["intent"]), raw.get("dispute_type")))
+            intent = str(raw["intent"])
+            risk = str(raw.get("risk") or ("alarm" if intent == Intent.URGENT_RISK else "none"))
+            items.append(Gold(str(raw["text"]), intent, raw.get("dispute_type"), risk))
         except (ValueError, KeyError) as exc:
             raise ValueError(
                 f"{path}:{number}: expected {{'text', 'intent', 'dispute_type'}}: {exc}"
@@ -74,6 +88,14 @@ class Report:
     urgent_false_alarm_rate: float
     urgent_missed: list[str] = field(default_factory=list)
     urgent_false_alarms: list[str] = field(default_factory=list)
+    #: Dangerous messages (gold alarm or check) and calm ones.
+    dangerous: int = 0
+    calm: int = 0
+    danger_caught: float = 1.0
+    calm_alarmed: float = 0.0
+    calm_checked: float = 0.0
+    danger_missed: list[str] = field(default_factory=list)
+    calm_alarmed_texts: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,11 +105,18 @@ class Report:
             "dispute_type_macro_f1": round(self.dispute_type_macro_f1, 4),
             "urgent_recall": round(self.urgent_recall, 4),
             "urgent_false_alarm_rate": round(self.urgent_false_alarm_rate, 4),
+            "dangerous": self.dangerous,
+            "calm": self.calm,
+            "danger_caught": round(self.danger_caught, 4),
+            "calm_alarmed": round(self.calm_alarmed, 4),
+            "calm_checked": round(self.calm_checked, 4),
             "per_type": {k: {"precision": round(v.precision, 3), "recall": round(v.recall, 3),
                              "f1": round(v.f1, 3), "support": v.support} for k, v in self.per_type.items()},
             "confusions": [{"gold": g, "predicted": p, "count": c} for g, p, c in self.confusions],
             "urgent_missed": self.urgent_missed,
             "urgent_false_alarms": self.urgent_false_alarms,
+            "danger_missed": self.danger_missed,
+            "calm_alarmed_texts": self.calm_alarmed_texts,
         }  # fmt: skip
 
 
@@ -108,6 +137,8 @@ def score(gold: list[Gold], predicted: list[Predicted], dispute_codes: list[str]
     )  # fmt: skip
     urgent_gold = [(g, p) for g, p in zip(gold, predicted, strict=True) if g.intent == Intent.URGENT_RISK]
     calm_gold = [(g, p) for g, p in zip(gold, predicted, strict=True) if g.intent != Intent.URGENT_RISK]
+    danger = [(g, p) for g, p in zip(gold, predicted, strict=True) if g.dangerous]
+    calm = [(g, p) for g, p in zip(gold, predicted, strict=True) if not g.dangerous]
     return Report(
         count=n,
         intent_accuracy=sum(g == p for g, p in intent_pairs) / n if n else 0.0,
@@ -120,6 +151,13 @@ def score(gold: list[Gold], predicted: list[Predicted], dispute_codes: list[str]
         urgent_false_alarm_rate=sum(p.urgent for _, p in calm_gold) / len(calm_gold) if calm_gold else 0.0,
         urgent_missed=[g.text for g, p in urgent_gold if not p.urgent],
         urgent_false_alarms=[g.text for g, p in calm_gold if p.urgent],
+        dangerous=len(danger),
+        calm=len(calm),
+        danger_caught=sum(p.risk != "none" for _, p in danger) / len(danger) if danger else 1.0,
+        calm_alarmed=sum(p.risk == "alarm" for _, p in calm) / len(calm) if calm else 0.0,
+        calm_checked=sum(p.risk == "check" for _, p in calm) / len(calm) if calm else 0.0,
+        danger_missed=[g.text for g, p in danger if p.risk == "none"],
+        calm_alarmed_texts=[g.text for g, p in calm if p.risk == "alarm"],
     )
 
 
@@ -131,6 +169,9 @@ def format_report(report: Report) -> str:
         f"dispute-type macro-F1:    {report.dispute_type_macro_f1:.3f}",
         f"urgent recall:            {report.urgent_recall:.1%}",
         f"urgent false-alarm rate:  {report.urgent_false_alarm_rate:.1%}",
+        f"danger caught (alarm or check): {report.danger_caught:.1%} of {report.dangerous}",
+        f"calm messages alarmed:    {report.calm_alarmed:.1%} of {report.calm}",
+        f"calm messages checked:    {report.calm_checked:.1%}",
         "",
         f"{'dispute type':<16}{'precision':>10}{'recall':>8}{'f1':>7}{'n':>5}",
     ]
@@ -147,4 +188,6 @@ def format_report(report: Report) -> str:
         lines += ["", "urgent messages missed:"] + [f"  - {t}" for t in report.urgent_missed]
     if report.urgent_false_alarms:
         lines += ["", "false alarms:"] + [f"  - {t}" for t in report.urgent_false_alarms]
+    if report.danger_missed:
+        lines += ["", "danger missed (answered none):"] + [f"  - {t}" for t in report.danger_missed]
     return "\n".join(lines)

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from bot.settings import PROJECT_ROOT
 
+#: Our own Rasa pipeline components (Python 3.10, Rasa and scikit-learn only), importable by Rasa.
+ADDONS_DIR = PROJECT_ROOT / "bot" / "nlu" / "rasa_addons"
+
 
 class RasaNotInstalled(RuntimeError):
     pass
@@ -36,6 +39,7 @@ def rasa_environment() -> dict[str, str]:
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             "PYTHONWARNINGS": "ignore",
             "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1"),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(ADDONS_DIR), env.get("PYTHONPATH", "")) if p),
             # Rasa caches training results in ./.rasa by default: keep them out of the repository.
             "RASA_CACHE_DIRECTORY": env.get("RASA_CACHE_DIRECTORY", str(PROJECT_ROOT / "var" / "rasa-cache")),
         }

@@ -1,17 +1,19 @@
-"""Wiring the NLU for a process: use the Rasa server at ``BOT_NLU_URL``, or start and manage one."""
+"""Wiring the NLU for a process: use the Rasa servers at ``BOT_NLU_URL``, or start and manage
+``BOT_NLU_REPLICAS`` of them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
 
 from bot.metrics import MeasuredParser
 from bot.nlu.cache import ParseCache
-from bot.nlu.classifier import Classifier
-from bot.nlu.client import RasaClient
+from bot.nlu.classifier import Classifier, Parser, RiskThresholds
+from bot.nlu.client import RasaClient, RasaPool
 from bot.nlu.server import ManagedRasaServer, free_port
 from bot.nlu.training import train
 from bot.nlu.urgent import UrgentRules
@@ -23,22 +25,35 @@ log = structlog.get_logger(__name__)
 @dataclass(slots=True)
 class NluRuntime:
     classifier: Classifier
-    client: RasaClient
-    #: The server the bot started, or None when it uses one at BOT_NLU_URL.
-    managed: ManagedRasaServer | None
+    client: RasaPool
+    #: The servers the bot started; empty when it uses those at BOT_NLU_URL.
+    managed: tuple[ManagedRasaServer, ...]
 
 
-def build_classifier(settings: Settings, client: RasaClient) -> Classifier:
+def build_classifier(settings: Settings, client: Parser) -> Classifier:
     return Classifier(
         ParseCache(MeasuredParser(client.parse).parse),
         UrgentRules.load(settings.knowledge_dir),
         max_chars=settings.max_message_chars,
-        urgent_threshold=settings.nlu_urgent_threshold,
+        thresholds=RiskThresholds(
+            alarm=settings.nlu_alarm_threshold,
+            ask=settings.nlu_ask_threshold,
+            check=settings.nlu_check_threshold,
+        ),
+        unsure_below=settings.nlu_unsure_below,
     )
 
 
 def client_for(settings: Settings, url: str, token: str | None) -> RasaClient:
     return RasaClient(url, token=token, timeout=settings.nlu_timeout, retries=settings.nlu_retries)
+
+
+def pool_for(settings: Settings, urls: tuple[str, ...], token: str | None) -> RasaPool:
+    return RasaPool(
+        [client_for(settings, url, token) for url in urls],
+        failures=settings.nlu_breaker_failures,
+        pause=settings.nlu_breaker_pause,
+    )
 
 
 async def start_managed_server(settings: Settings, *, port: int | None = None) -> ManagedRasaServer:
@@ -55,31 +70,53 @@ async def start_managed_server(settings: Settings, *, port: int | None = None) -
     return server
 
 
+async def start_managed_servers(settings: Settings, count: int) -> list[ManagedRasaServer]:
+    """``count`` servers of the same model, on consecutive free ports, started side by side."""
+    train(settings)  # once, before the servers race for it
+    ports: list[int] = []
+    for i in range(count):
+        port = free_port(settings.nlu_port + i)
+        while port in ports:
+            port = free_port()
+        ports.append(port)
+    results = await asyncio.gather(
+        *(start_managed_server(settings, port=p) for p in ports), return_exceptions=True
+    )
+    servers = [r for r in results if isinstance(r, ManagedRasaServer)]
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        for server in servers:
+            await server.stop()
+        raise failures[0]
+    return servers
+
+
 @asynccontextmanager
 async def nlu_runtime(settings: Settings, *, start_if_unreachable: bool = False) -> AsyncIterator[NluRuntime]:
     """The NLU for one process.
 
-    With ``BOT_NLU_URL`` set the bot uses that server; when it does not answer and
-    ``start_if_unreachable`` is set (one-off commands), a managed server is started instead.
-    Without ``BOT_NLU_URL`` the bot always manages its own server.
+    With ``BOT_NLU_URL`` set the bot uses those servers and never starts its own: when they do not
+    answer, /readyz says so and residents get the numbered menu (and the rule tier's alarms). Only
+    one-off commands (``start_if_unreachable``: classify, eval, benchmarks) start a managed server
+    instead. Without ``BOT_NLU_URL`` the bot manages ``BOT_NLU_REPLICAS`` servers.
     """
-    managed: ManagedRasaServer | None = None
     token = settings.nlu_token.get_secret_value() if settings.nlu_token else None
-    url = settings.nlu_url
-    if url:
-        probe = client_for(settings, url, token)
-        reachable = await probe.is_ready()
-        await probe.aclose()
-        if not reachable and start_if_unreachable:
-            log.info("nlu.unreachable_starting_own", url=url)
-            url = None
-    if not url:
-        managed = await start_managed_server(settings)
-        url, token = managed.url, managed.token
-    client = client_for(settings, url, token)
-    try:
-        yield NluRuntime(build_classifier(settings, client), client, managed)
-    finally:
-        await client.aclose()
-        if managed:
-            await managed.stop()
+    urls = settings.nlu_urls
+    async with AsyncExitStack() as stack:
+        if urls and start_if_unreachable:
+            probe = pool_for(settings, urls, token)
+            reachable = await probe.is_ready()
+            await probe.aclose()
+            if not reachable:
+                log.info("nlu.unreachable_starting_own", servers=len(urls))
+                urls = ()
+        managed: list[ManagedRasaServer] = []
+        if not urls:
+            managed = await start_managed_servers(settings, settings.nlu_replicas)
+            for server in managed:
+                stack.push_async_callback(server.stop)
+            urls = tuple(s.url for s in managed)
+            token = managed[0].token
+        pool = pool_for(settings, urls, token)
+        stack.push_async_callback(pool.aclose)
+        yield NluRuntime(build_classifier(settings, pool), pool, tuple(managed))

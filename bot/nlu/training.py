@@ -1,12 +1,27 @@
 """Training the Rasa model: normalise the training data exactly as live messages are
-normalised, and train only when the data, the pipeline or the normalisation changed."""
+normalised, and train only when the data, the pipeline or the normalisation changed.
+
+Training data comes in two forms, both under ``bot/nlu/data``:
+
+* Rasa YAML files (``nlu/*.yml``, the first hand-written set, and ``regexes.yml``);
+* JSON Lines batches (``corpus/*.jsonl``), one labelled message a line as ``docs/labelling.md``
+  defines it (intent, dispute type, risk tier), each batch written independently; their
+  provenance is in ``corpus/PROVENANCE.md``.
+
+Loading normalises every text, drops near-copies (the same skeleton of letters and characters,
+or nearly the same character trigrams) and any text that appears under two labels, and writes
+one Rasa file whose examples carry their risk tier as example metadata, where the pipeline's
+``RiskClassifier`` reads it.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,27 +29,42 @@ from typing import Any
 import structlog
 import yaml
 
+from bot.nlu.dedupe import NearDuplicates, skeleton
+from bot.nlu.labels import LABEL_SEPARATOR, Intent
 from bot.nlu.normalize import NORMALIZER_VERSION, normalize_text
-from bot.nlu.rasa_env import rasa_environment, rasa_executable
+from bot.nlu.rasa_env import ADDONS_DIR, rasa_environment, rasa_executable
 from bot.settings import PROJECT_ROOT, Settings
 
 log = structlog.get_logger(__name__)
 
 # A Rasa entity annotation: [value](entity)
 _ANNOTATION = re.compile(r"\[([^\]]+)\]\(([a-z_]+)\)")
+RISK_TIERS = ("alarm", "check", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    #: Normalised, with ``[value](entity)`` annotations kept.
+    text: str
+    risk: str = "none"
 
 
 @dataclass(frozen=True, slots=True)
 class TrainingData:
-    examples: dict[str, list[str]]
+    examples: dict[str, list[Example]]
     regexes: list[dict[str, Any]]
     dropped_conflicts: int
+    dropped_near_copies: int = 0
+
+    def texts(self, label: str) -> list[str]:
+        return [e.text for e in self.examples.get(label, [])]
 
 
 def project_files(project_dir: Path, config: Path) -> list[Path]:
-    data = sorted((project_dir / "data").rglob("*.yml"))
+    data = sorted(p for p in (project_dir / "data").rglob("*") if p.suffix in (".yml", ".jsonl"))
     dictionary = sorted((project_dir / "jieba_dict").glob("*"))
-    return [config, *data, *dictionary]
+    addons = sorted(ADDONS_DIR.rglob("*.py"))
+    return [config, *data, *dictionary, *addons]
 
 
 def fingerprint(project_dir: Path, config: Path) -> str:
@@ -62,47 +92,104 @@ def _normalize_example(line: str) -> str:
     return " ".join(p for p in parts if p)
 
 
-def _plain(example: str) -> str:
+def plain(example: str) -> str:
+    """The example's text without entity annotations."""
     return _ANNOTATION.sub(lambda m: m.group(1), example)
 
 
+def _yaml_examples(path: Path) -> Iterator[tuple[str, str, str] | dict[str, Any]]:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    for block in doc.get("nlu", []):
+        if "regex" in block:
+            yield block
+            continue
+        label = str(block["intent"])
+        risk = "alarm" if label == Intent.URGENT_RISK else "none"
+        for raw in str(block["examples"]).splitlines():
+            raw = raw.strip()
+            if raw.startswith("- "):
+                yield label, raw[2:], risk
+
+
+def corpus_label(record: dict[str, Any]) -> str:
+    intent = str(record["intent"])
+    dispute_type = record.get("dispute_type")
+    return f"{intent}{LABEL_SEPARATOR}{dispute_type}" if dispute_type else intent
+
+
+def _jsonl_examples(path: Path) -> Iterator[tuple[str, str, str]]:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            label, text = corpus_label(record), str(record["text"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: {exc}") from exc
+        risk = str(record.get("risk") or "none")
+        if risk not in RISK_TIERS:
+            raise ValueError(f"{path}:{number}: unknown risk tier {risk!r}")
+        yield label, text, risk
+
+
+def _sources(project_dir: Path) -> Iterator[tuple[str, str, str] | dict[str, Any]]:
+    data = project_dir / "data"
+    for path in sorted(data.rglob("*.yml")):
+        yield from _yaml_examples(path)
+    for path in sorted(data.rglob("*.jsonl")):
+        yield from _jsonl_examples(path)
+
+
 def load_training_data(project_dir: Path) -> TrainingData:
-    """Read every NLU file, normalise the examples and drop duplicates and conflicts."""
-    examples: dict[str, list[str]] = {}
+    """Read every training file, normalise the examples and drop near-copies and conflicts."""
+    examples: dict[str, list[Example]] = {}
     regexes: list[dict[str, Any]] = []
     owner: dict[str, str] = {}
     conflicts: set[str] = set()
-    for path in sorted((project_dir / "data").rglob("*.yml")):
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for block in doc.get("nlu", []):
-            if "regex" in block:
-                regexes.append(block)
-                continue
-            label = str(block["intent"])
-            for raw in str(block["examples"]).splitlines():
-                raw = raw.strip()
-                if not raw.startswith("- "):
-                    continue
-                example = _normalize_example(raw[2:])
-                key = _plain(example)
-                if not key:
-                    continue
-                if key in owner:
-                    if owner[key] != label:
-                        conflicts.add(key)
-                    continue
-                owner[key] = label
-                examples.setdefault(label, []).append(example)
+    near = NearDuplicates()
+    near_copies = 0
+    for item in _sources(project_dir):
+        if isinstance(item, dict):
+            regexes.append(item)
+            continue
+        label, raw, risk = item
+        example = _normalize_example(raw)
+        key = skeleton(plain(example))
+        if not key:
+            continue
+        if key in owner:
+            if owner[key] != label:
+                conflicts.add(key)
+            continue
+        if near.seen(plain(example)):
+            near_copies += 1
+            continue
+        owner[key] = label
+        examples.setdefault(label, []).append(Example(example, risk))
     # The same text under two labels teaches nothing but noise: drop it from both.
     for label, items in examples.items():
-        examples[label] = [e for e in items if _plain(e) not in conflicts]
-    return TrainingData(examples, regexes, len(conflicts))
+        examples[label] = [e for e in items if skeleton(plain(e.text)) not in conflicts]
+    return TrainingData(examples, regexes, len(conflicts), near_copies)
+
+
+def _yaml_safe(text: str) -> str:
+    # Rasa expands "${NAME}" in training YAML as an environment variable, and fails when it is
+    # unset: an attack string residents send ("${jndi:…}") must stay text.
+    return text.replace("${", "$ {")
 
 
 def write_training_file(data: TrainingData, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     blocks: list[dict[str, Any]] = [
-        {"intent": label, "examples": "".join(f"- {e}\n" for e in items)}
+        {
+            "intent": label,
+            "examples": [
+                {"text": _yaml_safe(e.text), "metadata": {"risk": e.risk}}
+                if e.risk != ("alarm" if label == Intent.URGENT_RISK else "none")
+                else {"text": _yaml_safe(e.text)}
+                for e in items
+            ],
+        }
         for label, items in sorted(data.examples.items())
     ]
     blocks.extend(data.regexes)
@@ -146,7 +233,10 @@ def train(settings: Settings, *, force: bool = False, config: Path | None = None
         str(exe), "train", "nlu", "--config", str(config), "--nlu", str(training_file),
         "--out", str(settings.model_dir), "--fixed-model-name", target.name.removesuffix(".tar.gz"),
     ]  # fmt: skip
-    result = subprocess.run(argv, cwd=PROJECT_ROOT, env=rasa_environment(), capture_output=True, text=True)
+    # Rasa's training cache keys our components on their config, not their code: a changed add-on
+    # would be restored from the cache. This runs only when the fingerprint changed, so no cache.
+    environment = {**rasa_environment(), "RASA_MAX_CACHE_SIZE": "0"}
+    result = subprocess.run(argv, cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True)
     if result.returncode != 0 or not target.exists():
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
         raise RuntimeError(f"rasa train nlu failed (exit {result.returncode}):\n{tail}")

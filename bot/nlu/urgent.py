@@ -19,8 +19,11 @@ SELF_HARM = "self_harm"
 class RuleVerdict(StrEnum):
     URGENT = "urgent"
     #: Alarming words, but only about the past ("去年他打过我"): no alarm from the rules, and the
-    #: model alone may not raise one either.
+    #: model alone may not raise one either (at most it asks whether the resident is safe).
     PAST = "past"
+    #: Alarming words at a distance (news, films, hearsay, a question about the law): the danger
+    #: model decides as it does for any message.
+    DISTANT = "distant"
     NONE = "none"
 
 
@@ -35,7 +38,8 @@ class UrgentMatch:
 
 
 def _alternation(patterns: list[str]) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns))
+    # IGNORECASE: residents mix in English ("he is hitting me"), typed in any case.
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,7 @@ class UrgentRules:
     figures_of_speech: re.Pattern[str]
     past_markers: re.Pattern[str]
     present_markers: re.Pattern[str]
+    distance_markers: re.Pattern[str]
 
     @classmethod
     def load(cls, knowledge_dir: Path) -> UrgentRules:
@@ -55,6 +60,7 @@ class UrgentRules:
                 figures_of_speech=_alternation(raw["figures_of_speech"]),
                 past_markers=_alternation(raw["past_markers"]),
                 present_markers=_alternation(raw["present_markers"]),
+                distance_markers=_alternation(raw["distance_markers"]),
             )
         except (KeyError, TypeError, re.error) as exc:
             raise ValueError(f"{path}: invalid urgent pattern file: {exc}") from exc
@@ -65,6 +71,10 @@ class UrgentRules:
         hits = tuple(name for name, pattern in self.categories.items() if pattern.search(masked))
         if not hits:
             return UrgentMatch(RuleVerdict.NONE)
-        if SELF_HARM not in hits and self.past_markers.search(text) and not self.present_markers.search(text):
+        if self.distance_markers.search(masked):
+            return UrgentMatch(RuleVerdict.DISTANT, hits)
+        if self.present_markers.search(text):
+            return UrgentMatch(RuleVerdict.URGENT, hits)
+        if self.past_markers.search(text):
             return UrgentMatch(RuleVerdict.PAST, hits)
         return UrgentMatch(RuleVerdict.URGENT, hits)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -16,13 +16,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.dialogs.messages import Inbound, Link, Outbound
 from bot.dialogs.ports import CaseView, DuplicateMessage, HandoffView
 from bot.dialogs.state import ConversationState
-from bot.dialogs.work import CaseReport, Escalation, FaqMiss, Handoff, HandoffClose, HandoffRelay, Work
+from bot.dialogs.work import (
+    CaseReport,
+    Escalation,
+    FaqMiss,
+    Handoff,
+    HandoffClose,
+    HandoffRelay,
+    SafetyCheck,
+    SafetyCheckResolved,
+    Work,
+)
 from bot.storage import models
 from bot.storage.db import sessions
 from bot.storage.notifications import take_held_in
 
 # Outbox priorities: lower runs first.
 PRIORITY = {"escalation": 0, "handoff": 10, "relay": 10, "file_case": 20}
+#: Shown to staff before the message that made the bot ask whether the resident was safe.
+SAFETY_CHECK_LABEL = "【安全确认未回复】"
 
 
 def replies_to_json(replies: tuple[Outbound, ...]) -> list[Any]:
@@ -116,6 +128,23 @@ class SqlTurn:
                 session.add(
                     models.OutboxItem(kind="escalation", priority=PRIORITY["escalation"], payload=payload)
                 )
+            case SafetyCheck():
+                # A handoff that reaches staff only if the resident has not answered by then.
+                handoff = models.Handoff(channel=work.channel, user_id=work.user_id, status="requested")
+                session.add(handoff)
+                await session.flush()
+                payload = {
+                    "handoff_id": handoff.id, "text": f"{SAFETY_CHECK_LABEL}{work.text}", "urgent": True,
+                    "safety_check": True, "channel": work.channel, "user_id": work.user_id,
+                }  # fmt: skip
+                due = datetime.now(UTC) + work.wait
+                session.add(
+                    models.OutboxItem(
+                        kind="handoff", priority=PRIORITY["handoff"], payload=payload, next_attempt_at=due
+                    )
+                )
+            case SafetyCheckResolved():
+                await self._withdraw_safety_checks(work.channel, work.user_id)
             case Handoff():
                 handoff = models.Handoff(channel=work.channel, user_id=work.user_id, status="requested")
                 session.add(handoff)
@@ -143,6 +172,21 @@ class SqlTurn:
                     models.FaqMiss(
                         text=work.text, dispute_type=work.dispute_type, candidates=list(work.candidates)
                     )
+                )
+
+    async def _withdraw_safety_checks(self, channel: str, user_id: str) -> None:
+        pending = await self._session.scalars(
+            select(models.OutboxItem).where(
+                models.OutboxItem.kind == "handoff", models.OutboxItem.status == "pending"
+            )
+        )
+        for item in pending:
+            p = item.payload
+            if p.get("safety_check") and p.get("channel") == channel and p.get("user_id") == user_id:
+                # It never reached staff: nothing of it is kept.
+                await self._session.delete(item)
+                await self._session.execute(
+                    delete(models.Handoff).where(models.Handoff.id == p["handoff_id"])
                 )
 
     async def active_handoff(self) -> HandoffView | None:

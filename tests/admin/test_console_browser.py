@@ -87,10 +87,11 @@ async def _resident_asks(browser: Browser, base_url: str, text: str) -> str:
         await expect(page.locator(".bubble.bot")).to_have_count(2)
         await page.locator("#input").fill(text)
         await page.locator("#input").press("Enter")
-        await expect(page.locator(".bubble.bot")).to_have_count(3)
+        await expect(page.locator(".bubble.bot").nth(2)).to_be_visible()
         await expect(page.locator("#messages")).to_have_attribute("aria-busy", "false")
-        answer = await page.locator(".bubble.bot").last.text_content()
-        assert answer is not None
+        # The answer, and whatever follows it (a question the danger model worries about gets the
+        # caring safety question after the answer).
+        answer = "\n".join((await page.locator(".bubble.bot").all_text_contents())[2:])
         assert session.errors == []
         return answer
     finally:
@@ -179,7 +180,7 @@ async def test_a_published_seed_faq_retired_in_the_browser_stops_answering(
     browser: Browser, console: Console
 ) -> None:
     reviewer_name = await console.account(Role.REVIEWER)
-    question = "邻居家的狗把我咬了谁来赔"
+    question = "被别人家的狗咬伤了谁来赔"
     answering = (await console.library.try_question(question)).published.best
     assert answering is not None
     seed = await console.library.get(answering.id)
