@@ -7,8 +7,10 @@ Danger has three tiers (``Risk``): ``alarm`` (clear imminent danger: the urgent 
 * the rule tier (``knowledge/urgent_patterns.yml``) for the obvious; when it fires the answer is
   ``alarm`` at once, without waiting for the model (a slow or hung Rasa never delays an alarm);
 * the danger model in the Rasa pipeline (``RiskClassifier``), which learned situations rather
-  than words: its ``alarm`` probability against ``alarm_threshold``, and ``alarm`` + ``check``
-  against ``check_threshold``.
+  than words: its ``alarm`` probability against ``RiskThresholds.alarm`` (an alarm) and
+  ``RiskThresholds.ask`` (a question), its ``check`` probability against ``RiskThresholds.check``.
+
+docs/nlu.md ("Danger in three tiers") has the whole rule of combination and how it was chosen.
 """
 
 from __future__ import annotations
