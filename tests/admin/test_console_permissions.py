@@ -302,7 +302,10 @@ async def test_five_wrong_passwords_lock_the_account_for_a_while(console: Consol
     assert events[-1][1] == "locked"
     async with console.sessions() as session:
         row = await session.scalar(select(AdminUser).where(AdminUser.username == username))
-        assert row is not None and row.locked_until is not None
+        assert row is not None and row.locked_until is not None and row.locked_until.tzinfo is not None
+    # The accounts page still opens while an account is locked, and shows which.
+    users = await (await console.signed_in(Role.REVIEWER)).get("/admin/users")
+    assert users.status_code == 200 and "已锁定至" in users.text
 
     # A success resets the count: four failures, a success, four more — never locked.
     other = await console.account(Role.VOLUNTEER)
