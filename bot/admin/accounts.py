@@ -128,13 +128,6 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes for timezone-aware columns; they were written in UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=utcnow().tzinfo)
-    return moment
-
-
 async def create_user(
     sessions: Sessions, username: str, password: str, role: Role | str, *, actor: str | None
 ) -> Account:
@@ -169,7 +162,7 @@ async def sign_in(sessions: Sessions, username: str, password: str) -> SignInRes
     password = password[:MAX_PASSWORD_CHARS]
     async with _reading(sessions) as session:
         row = await session.scalar(select(AdminUser).where(AdminUser.username == username))
-        found = (row.id, row.active, row.password_hash, _aware(row.locked_until)) if row else None
+        found = (row.id, row.active, row.password_hash, row.locked_until) if row else None
     if found is None or not found[1]:
         await anyio.to_thread.run_sync(_verify, _DUMMY_HASH, password)
         async with sessions.begin() as session:
@@ -190,7 +183,7 @@ async def sign_in(sessions: Sessions, username: str, password: str) -> SignInRes
         if row is None or not row.active:
             return SignInResult(SignIn.WRONG)
         now = utcnow()
-        locked_until = _aware(row.locked_until)
+        locked_until = row.locked_until
         if locked_until is not None and locked_until > now:
             record(session, "sign_in_failed", actor=None, target=username, detail="locked")
             return SignInResult(SignIn.LOCKED, locked_until=locked_until)

@@ -26,7 +26,6 @@ from bot.faq.index import FaqIndex, SearchResult
 from bot.faq.statutes import StatuteIndex
 from bot.faq_library.live import LiveFaqs
 from bot.faq_library.store import (
-    aware,
     bump_generation,
     latest_pairs,
     published_pairs,
@@ -121,9 +120,7 @@ class TryResult:
 
 
 def _view(version: FaqVersion) -> VersionView:
-    return VersionView(
-        version.number, to_draft(version), version.author, version.note, aware(version.created_at)
-    )
+    return VersionView(version.number, to_draft(version), version.author, version.note, version.created_at)
 
 
 def _require_reviewer(actor: Actor) -> None:
@@ -427,7 +424,7 @@ class Library:
         return version
 
     def _summary(self, entry: FaqEntry, latest: FaqVersion, now: datetime) -> FaqSummary:
-        reviewed = aware(entry.reviewed_at) if entry.reviewed_at else None
+        reviewed = entry.reviewed_at if entry.reviewed_at else None
         live = entry.published_number is not None
         return FaqSummary(
             slug=entry.slug,
@@ -436,7 +433,7 @@ class Library:
             dispute_type=latest.dispute_type,
             latest_number=entry.latest_number,
             published_number=entry.published_number,
-            updated_at=aware(entry.updated_at),
+            updated_at=entry.updated_at,
             reviewed_at=reviewed,
             stale=live and (reviewed is None or now - reviewed > STALE_AFTER),
         )

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.faq.actors import Actor
 from bot.faq.drafts import PARAPHRASE_MAX, PARAPHRASES_MAX, QUESTION_MAX, Draft, DraftRefused
 from bot.faq.index import FaqIndex
-from bot.faq_library.store import aware, latest_pairs, reading
+from bot.faq_library.store import latest_pairs, reading
 from bot.nlu.normalize import normalize_text
 from bot.nlu.segment import Tokenizer
 from bot.storage.audit import record
@@ -163,15 +163,15 @@ def _most_common(values: Sequence[str | None]) -> str | None:
 
 
 def _group(members: list[FaqMiss]) -> MissGroup:
-    members.sort(key=lambda m: (aware(m.created_at), m.id), reverse=True)
+    members.sort(key=lambda m: (m.created_at, m.id), reverse=True)
     candidates = Counter(str(c) for m in members for c in m.candidates or ())
     return MissGroup(
         ids=[m.id for m in members],
         texts=list(dict.fromkeys(m.text.strip() for m in members)),
         count=len(members),
         dispute_type=_most_common([m.dispute_type for m in members]),
-        first_at=aware(members[-1].created_at),
-        last_at=aware(members[0].created_at),
+        first_at=members[-1].created_at,
+        last_at=members[0].created_at,
         candidates=[slug for slug, _ in candidates.most_common(3)],
     )
 

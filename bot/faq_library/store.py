@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, select
@@ -17,11 +17,6 @@ from bot.storage.models import FaqEntry, FaqLibrary, FaqVersion
 
 #: The one row of ``faq_library``.
 LIBRARY_ROW = 1
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @asynccontextmanager
@@ -61,7 +56,7 @@ def to_faq(entry: FaqEntry, version: FaqVersion) -> Faq:
         answer=draft.answer,
         legal_basis=draft.legal_basis,
         dispute_type=draft.dispute_type,
-        reviewed=aware(entry.reviewed_at).date() if entry.reviewed_at else None,
+        reviewed=entry.reviewed_at.date() if entry.reviewed_at else None,
     )
 
 

@@ -27,7 +27,6 @@ from bot.faq.statutes import StatuteIndex
 from bot.faq_library.live import LiveFaqs
 from bot.faq_library.store import (
     add_published,
-    aware,
     bump_generation,
     imported_version,
     latest_pairs,
@@ -125,7 +124,7 @@ async def export_directory(
     topics = {GENERAL, *(v.dispute_type for _, v in pairs if v.dispute_type)}
     files: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for entry, version in pairs:
-        reviewed = aware(entry.reviewed_at).astimezone(tz).date() if entry.reviewed_at else None
+        reviewed = entry.reviewed_at.astimezone(tz).date() if entry.reviewed_at else None
         files[_topic(entry.slug, version.dispute_type, topics)].append(
             _entry_yaml(entry.slug, to_draft(version), reviewed)
         )

@@ -127,7 +127,7 @@ class OutboxWorker:
                 reference=case.reference, dispute_type=case.dispute_type, description=case.description,
                 place=case.place, latitude=case.latitude, longitude=case.longitude, occurred=case.occurred,
                 other_party=case.other_party, reporter=Reporter(name=case.name, phone=case.phone),
-                channel=case.channel, consent_at=_aware(case.consent_at),
+                channel=case.channel, consent_at=case.consent_at,
             )  # fmt: skip
             return lambda key: client.create_case(body, idempotency_key=key)
         if kind == "attachment":
@@ -230,10 +230,6 @@ class OutboxWorker:
                 item.status, item.last_error = "failed", error[:500]
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 async def _transcript(session: AsyncSession, channel: str, user_id: str) -> list[TranscriptLine]:
     """The conversation so far (the last turns), for staff who take over."""
     conversation = await session.scalar(
@@ -253,7 +249,7 @@ async def _transcript(session: AsyncSession, channel: str, user_id: str) -> list
     )
     lines: list[TranscriptLine] = []
     for row in reversed(rows):
-        at = _aware(row.created_at)
+        at = row.created_at
         if row.text:
             lines.append(TranscriptLine(at=at, sender="resident", text=row.text[:5000]))
         for reply in row.replies:

@@ -42,7 +42,7 @@ class SharedPacer:
                     insert(RateSlot).values(key=key, next_free_at=now).on_conflict_do_nothing()
                 )
                 slot = await session.get_one(RateSlot, key, with_for_update=True)
-                free = _aware(slot.next_free_at)
+                free = slot.next_free_at
                 start = max(now, free)
                 slot.next_free_at = start + timedelta(seconds=intervals[key])
                 latest = max(latest, start)
@@ -52,11 +52,6 @@ class SharedPacer:
         delay = await self.reserve(intervals)
         if delay > 0:
             await self._sleep(delay)
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands datetimes back without their zone; they were stored in UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def slots_purge(sessions: async_sessionmaker[AsyncSession]) -> Callable[[], Awaitable[int]]:
@@ -75,4 +70,4 @@ def slots_purge(sessions: async_sessionmaker[AsyncSession]) -> Callable[[], Awai
 async def slots(session: AsyncSession) -> dict[str, datetime]:
     """Every key's next free slot (for ``bot jobs status`` and tests)."""
     rows = await session.scalars(select(RateSlot))
-    return {row.key: _aware(row.next_free_at) for row in rows}
+    return {row.key: row.next_free_at for row in rows}

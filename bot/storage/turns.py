@@ -203,7 +203,7 @@ class SqlTurn:
         )
         if handoff is None:
             return None
-        return HandoffView(handoff.id, handoff.status, _aware(handoff.last_activity_at))
+        return HandoffView(handoff.id, handoff.status, handoff.last_activity_at)
 
     async def take_held_notifications(self) -> tuple[Outbound, ...]:
         conversation = self._conversation
@@ -236,11 +236,6 @@ class SqlTurn:
             select(models.Case).where(models.Case.reference == reference.upper())
         )
         return case_view(case) if case else None
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything the bot stores is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _dialect(session: AsyncSession) -> str:

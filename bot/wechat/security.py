@@ -149,7 +149,7 @@ async def check_nonce(
         return await check_nonce(session, nonce=nonce, digest=digest, now=now, window=window, channel=channel)
     if hmac.compare_digest(seen.body_digest, digest):
         return NonceVerdict.RETRY
-    if _aware(seen.seen_at) < now - timedelta(seconds=window):
+    if seen.seen_at < now - timedelta(seconds=window):
         await session.execute(
             update(SeenNonce)
             .where(SeenNonce.channel == channel, SeenNonce.nonce == nonce)
@@ -157,11 +157,6 @@ async def check_nonce(
         )
         return NonceVerdict.NEW
     return NonceVerdict.REPLAY
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite gives naive datetimes back; every time we store is UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 async def purge_nonces(sessions: async_sessionmaker[AsyncSession], older_than: datetime) -> int:

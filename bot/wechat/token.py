@@ -33,11 +33,6 @@ CACHE_MARGIN = timedelta(minutes=5)
 LEASE_TTL = timedelta(minutes=2)
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands datetimes back without their zone; they were stored in UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 class StoredAccessToken:
     """The token the refresher stored, cached in this process until shortly before its end."""
 
@@ -59,7 +54,7 @@ class StoredAccessToken:
     async def reread(self) -> str:
         async with self._sessions() as session:
             row = await session.get(ChannelToken, TOKEN_NAME)
-            stored = (row.token, _aware(row.expires_at)) if row is not None else None
+            stored = (row.token, row.expires_at) if row is not None else None
         if stored is None or stored[1] <= self._clock():
             self._cached = None
             raise WeChatRetryable("access_token", None, "no valid token stored yet (the refresher job)")
@@ -105,7 +100,7 @@ class TokenRefresher:
     async def stored_expiry(self) -> datetime | None:
         async with self._sessions() as session:
             row = await session.get(ChannelToken, TOKEN_NAME)
-            return _aware(row.expires_at) if row is not None else None
+            return row.expires_at if row is not None else None
 
     async def _refresh_if_due(self) -> TokenState:
         expires_at = await self.stored_expiry()
