@@ -68,6 +68,10 @@ eval-nlu: model ## Score the NLU on the dev sets and the public questions (never
 	$(BOT) nlu eval tests/data/nlu_dev_risk.jsonl
 	$(BOT) nlu eval tests/data/public_questions.jsonl
 
+.PHONY: eval-moves
+eval-moves: model ## Score the report conversation's repair moves and extractors on the dev set (never the sealed set)
+	$(BOT) dialog eval tests/data/moves_dev.jsonl
+
 .PHONY: compare-nlu
 compare-nlu: install ## Train every candidate pipeline and score it on the dev sets (slow; DIET trains for long)
 	$(VENV)/bin/python -m benchmarks.compare_nlu

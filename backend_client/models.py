@@ -42,7 +42,9 @@ FINAL_STEPS = frozenset({Step.CLOSED, Step.REJECTED, Step.WITHDRAWN})
 
 class Reporter(_Model):
     name: str | None = Field(None, max_length=64, description="null: the resident stays anonymous")
-    phone: str = Field(min_length=3, max_length=32)
+    phone: str | None = Field(
+        None, min_length=3, max_length=32, description="null: no phone, answer in the chat"
+    )
 
 
 class TranscriptLine(_Model):

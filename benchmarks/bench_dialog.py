@@ -24,38 +24,65 @@ from bot.storage.db import create_engine, sync_url
 from bot.storage.migrate import upgrade
 from bot.wiring import build_engine
 
-CONVERSATION = [
-    "你好",
-    "楼上邻居天天半夜拖椅子 吵得睡不着 帮忙调解一下",
-    "是",
-    "幸福小区3栋",
-    "上周开始",
-    "楼上住户",
-    "匿名",
-    "13812345678",
-    "同意",
-    "确认",
-]
+GREETING = "你好"
+#: Says neither where, when nor who: every question is asked (ten turns in all).
+STORY = "装修噪音太大 吵得睡不着 帮忙调解一下"
+#: The answer to each question (the key of the bot's last reply); the report skips a question
+#: whose answer it already has, so the conversation follows what is asked, not a fixed order.
+ANSWERS = {
+    "report.confirm_type": "是",
+    "report.pick_type": "1",
+    "report.ask_description": STORY,
+    "report.ask_place": "幸福小区3栋",
+    "report.ask_time": "上周开始",
+    "report.ask_other_party": "楼上住户",
+    "report.ask_name": "匿名",
+    "report.ask_phone": "13812345678",
+    "report.offer_known_phone": "是",
+    "report.consent": "同意",
+    "report.summary": "确认",
+}
+DONE = "report.receipt"
+MAX_TURNS = 20
 LEVELS = (1, 10, 50)
 POSTGRES = os.environ.get("BOT_BENCH_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 
 
-async def resident(engine: DialogEngine, samples: list[float]) -> None:
+async def resident(engine: DialogEngine, samples: list[float]) -> int:
+    """One whole report conversation; returns its number of turns."""
     user = uuid.uuid4().hex
-    for text in CONVERSATION:
+    text: str | None = GREETING
+    turns = 0
+    while text is not None:
+        if turns == MAX_TURNS:
+            raise RuntimeError("the report conversation never ended")
         started = time.perf_counter()
-        await engine.handle(Inbound("bench", user, uuid.uuid4().hex, text, datetime.now(UTC)))
+        replies = await engine.handle(Inbound("bench", user, uuid.uuid4().hex, text, datetime.now(UTC)))
         samples.append((time.perf_counter() - started) * 1000)
+        turns += 1
+        key = replies[-1].key if replies else None
+        if text == GREETING:
+            text = STORY
+        elif key == DONE:
+            text = None
+        elif key in ANSWERS:
+            text = ANSWERS[key]
+        else:
+            raise RuntimeError(f"the report went off script: {text!r} got {key!r}")
+    return turns
 
 
-async def run(settings: Settings, label: str, classifier: object) -> list[str]:
+async def run(
+    settings: Settings, label: str, classifier: object, levels: tuple[int, ...] = LEVELS
+) -> tuple[list[str], int]:
+    """The rows of the table, and the turns of one conversation."""
     upgrade(settings)
     database = create_engine(settings)
     engine = build_engine(settings, database, classifier)  # type: ignore[arg-type]
     rows = []
     try:
-        await resident(engine, [])  # warm-up
-        for n in LEVELS:
+        turns = await resident(engine, [])  # warm-up
+        for n in levels:
             samples: list[float] = []
             started = time.perf_counter()
             await asyncio.gather(*(resident(engine, samples) for _ in range(n)))
@@ -67,7 +94,7 @@ async def run(settings: Settings, label: str, classifier: object) -> list[str]:
             print(rows[-1], flush=True)
     finally:
         await database.dispose()
-    return rows
+    return rows, turns
 
 
 def _postgres_available() -> bool:
@@ -95,15 +122,17 @@ async def main() -> None:
     rows: list[str] = []
     async with nlu_runtime(base, start_if_unreachable=True) as nlu:
         with TemporaryDirectory() as tmp:
-            rows += await run(base.model_copy(update={"data_dir": Path(tmp)}), "SQLite", nlu.classifier)
+            sqlite = base.model_copy(update={"data_dir": Path(tmp)})
+            new_rows, turns = await run(sqlite, "SQLite", nlu.classifier)
+            rows += new_rows
         if _postgres_available():
             pg = base.model_copy(update={"database_url": POSTGRES})
             _reset_postgres(sync_url(pg))
-            rows += await run(pg, "PostgreSQL", nlu.classifier)
+            rows += (await run(pg, "PostgreSQL", nlu.classifier))[0]
     body = "\n".join(
         [
             f"Machine: {machine()}. Each simulated resident holds a whole report conversation "
-            f"({len(CONVERSATION)} turns: greeting, report, questions, consent, confirmation) with the "
+            f"({turns} turns: greeting, report, questions, consent, confirmation) with the "
             "real engine, the real Rasa server and the database; all residents start together.",
             "",
             "| database | residents | turns | turns/s | p50 ms | p99 ms |",

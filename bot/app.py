@@ -39,6 +39,7 @@ def create_app(settings: Settings, *, on_ready: Callable[[Runtime], None] | None
     app.state.replies = Replies.load(settings.knowledge_dir)
     for module in (health, metrics, web, wechat, telegram):
         app.include_router(module.router)
+    app.mount(web.STATIC_PREFIX, web.static_files(), name="chat-static")
     app.include_router(admin.router)
     # Sessions and security headers for /admin only; the residents' routes never see the cookie.
     app.add_middleware(ConsoleGate, settings=settings)

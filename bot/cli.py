@@ -6,6 +6,7 @@ import typer
 
 from bot.cli_admin import admin_app
 from bot.cli_chat import chat_command
+from bot.cli_dialog import dialog_app
 from bot.cli_faq import faq_app
 from bot.cli_jobs import jobs_app
 from bot.cli_nlu import nlu_app
@@ -23,6 +24,7 @@ app.add_typer(wechat_app, name="wechat")
 app.add_typer(telegram_app, name="telegram")
 app.add_typer(faq_app, name="faq")
 app.add_typer(admin_app, name="admin")
+app.add_typer(dialog_app, name="dialog")
 app.command("chat")(chat_command)
 app.command("run")(run_command)
 

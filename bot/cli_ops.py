@@ -38,7 +38,7 @@ def _case_json(case: models.Case, outbox_status: str | None) -> dict[str, Any]:
         "step": case.step,
         "filed": case.backend_case_no is not None,
         "backend_case_no": case.backend_case_no,
-        "phone": mask_phone(case.phone),
+        "phone": mask_phone(case.phone or ""),
         "channel": case.channel,
         "created_at": case.created_at.isoformat(),
         "filing": outbox_status,
@@ -83,7 +83,7 @@ def cases_list(
             step = steps.get(case.step).name if case.step else f"未提交({status or '-'})"
             kind = catalog.get(case.dispute_type).name
             when = f"{case.created_at:%Y-%m-%d %H:%M}"
-            typer.echo(f"{case.reference}  {kind:<10}  {step:<8}  {mask_phone(case.phone)}  {when}")
+            typer.echo(f"{case.reference}  {kind:<10}  {step:<8}  {mask_phone(case.phone or '')}  {when}")
 
 
 @cases_app.command("show")

@@ -110,7 +110,7 @@ class CaseRow(Base):
     occurred: Mapped[str] = mapped_column(String(128))
     other_party: Mapped[str | None] = mapped_column(String(128))
     reporter_name: Mapped[str | None] = mapped_column(String(64))
-    reporter_phone: Mapped[str] = mapped_column(String(32))
+    reporter_phone: Mapped[str | None] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(16))
     consent_at: Mapped[datetime]
     step: Mapped[str] = mapped_column(String(16), index=True)

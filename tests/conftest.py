@@ -4,8 +4,9 @@ model (``make test`` trains it first) and shared by every test marked ``rasa``."
 from __future__ import annotations
 
 import os
+import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import create_app
 from bot.dialogs.engine import DialogEngine
 from bot.dialogs.messages import Inbound, Outbound
+from bot.dialogs.replies import Replies
 from bot.nlu.classifier import Classifier
 from bot.nlu.client import RasaClient
 from bot.nlu.runtime import build_classifier
@@ -130,6 +132,97 @@ class Resident:
 @pytest.fixture
 def resident(dialog_engine: DialogEngine) -> Resident:
     return Resident(dialog_engine)
+
+
+# --- a whole report, answered question by question ---
+#
+# The report skips the questions a message already answered (the first message's place, time,
+# other party, name), so a script of answers in a fixed order breaks whenever what is extracted
+# changes. Scripts answer what the bot asks instead: the key of its last reply.
+
+PHONE = "13812345678"
+NO_PHONE = "没有电话"
+#: What a resident answers to each question of the report (``report.ask_phone``: the phone).
+REPORT_ANSWERS: dict[str, str] = {
+    "report.confirm_type": "是",
+    "report.pick_type": "1",
+    "report.ask_description": "邻居家装修噪音太大 吵得睡不着 想请你们调解",
+    "report.ask_place": "幸福小区3栋",
+    "report.ask_time": "上个月",
+    "report.ask_other_party": "跳过",
+    "report.ask_name": "匿名",
+    "report.offer_known_phone": "是",
+    "report.consent": "同意",
+}
+#: The questions of a report, and the summary that ends them.
+REPORT_QUESTIONS = (*REPORT_ANSWERS, "report.ask_phone", "report.summary")
+_CENTRE_FACTS = {"centre", "hotline", "duty_hours", "address", "response_days", "retention"}
+
+
+def report_answer(key: str, *, phone: str | None = PHONE, answers: Mapping[str, str] | None = None) -> str:
+    """The answer to the report question ``key`` (a reply key); ``phone`` None declines it;
+    ``answers``: answers to give instead of the usual ones, by question key."""
+    chosen = {**REPORT_ANSWERS, "report.ask_phone": phone or NO_PHONE, **(answers or {})}
+    if key not in chosen:
+        raise AssertionError(f"the report asked something no script answers: {key}")
+    return chosen[key]
+
+
+def question_in(replies: Replies, text: str) -> str | None:
+    """The report question (or the summary) ``text`` ends with, read from its wording, for the
+    channels that show only text; None when it shows none."""
+    found: tuple[int, str] | None = None
+    for key in REPORT_QUESTIONS:
+        blanks = {name: "\x00" for name in replies.template(key).placeholders() - _CENTRE_FACTS}
+        pattern = re.escape(replies.text(key, **blanks)).replace("\x00", ".+?")
+        for match in re.finditer(pattern, text, re.DOTALL):
+            if found is None or match.end() > found[0]:
+                found = (match.end(), key)
+    return found[1] if found else None
+
+
+async def complete_report(
+    resident: Resident,
+    first_message: str,
+    *,
+    phone: str | None = PHONE,
+    answers: Mapping[str, str] | None = None,
+    confirm: bool = True,
+) -> tuple[Outbound, ...]:
+    """Report a dispute from ``first_message`` on, answering whatever the bot asks (see
+    ``report_answer``) up to the summary, then "确认" unless ``confirm`` is false. Returns the
+    last replies: the receipt, or the summary."""
+    replies = await resident.say(first_message)
+    for _ in range(20):
+        key = replies[-1].key if replies else None
+        if key == "report.summary":
+            return await resident.say("确认") if confirm else replies
+        if key not in REPORT_QUESTIONS:
+            shown = [(r.key, r.text) for r in replies]
+            raise AssertionError(f"the report did not ask a question: {shown}")
+        replies = await resident.say(report_answer(key, phone=phone, answers=answers))
+    raise AssertionError("the report never reached its summary")
+
+
+async def answer_report(
+    say: Callable[[str], Awaitable[str]],
+    replies: Replies,
+    shown: str,
+    *,
+    phone: str | None = PHONE,
+    answers: Mapping[str, str] | None = None,
+) -> str:
+    """``complete_report`` for the channels that show only text: answers through ``say`` (which
+    returns the bot's text) the question ``shown`` asks and every one after it, up to the summary;
+    returns the summary's text."""
+    for _ in range(20):
+        asked = question_in(replies, shown)
+        if asked == "report.summary":
+            return shown
+        if asked is None:
+            raise AssertionError(f"the report did not ask a question: {shown!r}")
+        shown = await say(report_answer(asked, phone=phone, answers=answers))
+    raise AssertionError("the report never reached its summary")
 
 
 # --- the bot's web app on loopback ---

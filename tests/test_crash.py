@@ -16,22 +16,16 @@ from typing import Any
 
 import pytest
 
+from bot.dialogs.replies import Replies
 from bot.nlu.server import ManagedRasaServer
 from bot.settings import Settings
+from tests.conftest import question_in, report_answer
 
 pytestmark = pytest.mark.rasa
 
 BOT = str(Path(sys.executable).parent / "bot")
-REPORT = [
-    "公司拖欠我三个月工资了 一直不给 帮我处理一下",
-    "是",
-    "幸福小区3栋",
-    "上个月",
-    "跳过",
-    "匿名",
-    "13812345678",
-    "同意",
-]
+#: Does not say who the other party is: the report asks, and the first test stops there.
+REPORT = "我的工资被拖欠了 一直不给 帮我处理一下"
 
 
 def _env(settings: Settings, rasa: ManagedRasaServer) -> dict[str, str]:
@@ -81,6 +75,18 @@ class Chat:
         self.send(text)
         return self.receive()
 
+    def answer_until(self, replies: Replies, stop: str, *, phone: str) -> None:
+        """Report a dispute, answering what the bot asks, until it asks ``stop`` (a reply key),
+        which is left unanswered."""
+        reply = self.ask(REPORT)
+        for _ in range(20):
+            asked = question_in(replies, "\n".join(reply["replies"]))
+            assert asked is not None, reply
+            if asked == stop:
+                return
+            reply = self.ask(report_answer(asked, phone=phone))
+        raise AssertionError(f"the report never asked {stop}")
+
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
@@ -103,11 +109,17 @@ def env(db_settings: Settings, rasa_server: ManagedRasaServer) -> dict[str, str]
     return _env(db_settings, rasa_server)
 
 
-def test_killed_mid_conversation_the_resident_continues_where_they_were(env: dict[str, str]) -> None:
+@pytest.fixture(scope="module")
+def replies(settings: Settings) -> Replies:
+    return Replies.load(settings.knowledge_dir)
+
+
+def test_killed_mid_conversation_the_resident_continues_where_they_were(
+    env: dict[str, str], replies: Replies
+) -> None:
     user = f"crash-{uuid.uuid4().hex[:8]}"
     chat = Chat(env, user)
-    for text in REPORT[:4]:
-        chat.ask(text)
+    chat.answer_until(replies, "report.ask_other_party", phone="13812345678")
     chat.kill()
     chat = Chat(env, user)
     reply = chat.ask("跳过")  # the answer to the question asked before the kill (the other party)
@@ -115,13 +127,12 @@ def test_killed_mid_conversation_the_resident_continues_where_they_were(env: dic
     chat.kill()
 
 
-def test_killed_after_confirming_the_report_is_kept_once(env: dict[str, str]) -> None:
+def test_killed_after_confirming_the_report_is_kept_once(env: dict[str, str], replies: Replies) -> None:
     user = f"crash-{uuid.uuid4().hex[:8]}"
     phone = f"139{uuid.uuid4().int % 10**8:08d}"
     masked = f"139****{phone[-4:]}"
     chat = Chat(env, user)
-    for text in [*REPORT[:6], phone, "同意"]:
-        chat.ask(text)
+    chat.answer_until(replies, "report.summary", phone=phone)
     receipt = chat.ask("确认")
     assert "编号" in receipt["replies"][0]
     chat.kill()
@@ -134,14 +145,13 @@ def test_killed_after_confirming_the_report_is_kept_once(env: dict[str, str]) ->
     assert len(_cases(env, masked)) == 1
 
 
-def test_killed_while_the_confirmation_is_being_handled(env: dict[str, str]) -> None:
+def test_killed_while_the_confirmation_is_being_handled(env: dict[str, str], replies: Replies) -> None:
     """Killed before the reply came back: the turn either committed whole or not at all."""
     user = f"crash-{uuid.uuid4().hex[:8]}"
     phone = f"137{uuid.uuid4().int % 10**8:08d}"
     masked = f"137****{phone[-4:]}"
     chat = Chat(env, user)
-    for text in [*REPORT[:6], phone, "同意"]:
-        chat.ask(text)
+    chat.answer_until(replies, "report.summary", phone=phone)
     chat.send("确认")
     time.sleep(0.05)
     chat.kill()

@@ -34,19 +34,13 @@ from bot.nlu.server import ManagedRasaServer
 from bot.settings import Settings
 from bot.storage import models
 from bot.storage.db import sessions
-from tests.conftest import DESK_TOKEN, Resident, RunningDesk
+from tests.conftest import DESK_TOKEN, Resident, RunningDesk, complete_report
 from tests.loopback import http_server, proxy
 
 pytestmark = pytest.mark.rasa
 
-REPORT = [
-    "楼上邻居天天半夜拖椅子 吵得睡不着 帮忙调解一下",
-    "是",
-    "幸福小区3栋",
-    "上周开始",
-    "楼上住户",
-    "匿名",
-]
+REPORT = "楼上邻居天天半夜拖椅子 吵得睡不着 帮忙调解一下"
+ANSWERS = {"report.ask_time": "上周开始", "report.ask_other_party": "楼上住户"}
 BOT = str(Path(sys.executable).parent / "bot")
 
 
@@ -56,11 +50,8 @@ def later(minutes: float) -> Callable[[], datetime]:
 
 
 async def file_report(resident: Resident) -> str:
-    for text in REPORT:
-        await resident.say(text)
-    await resident.say(f"139{uuid.uuid4().int % 10**8:08d}")
-    await resident.say("同意")
-    receipt = await resident.say("确认")
+    phone = f"139{uuid.uuid4().int % 10**8:08d}"
+    receipt = await complete_report(resident, REPORT, phone=phone, answers=ANSWERS)
     assert receipt[0].key == "report.receipt"
     assert "正在提交中心" in receipt[0].text  # the resident knows it is saved and will be filed
     return receipt[0].text.split("编号 ")[1].split("，")[0]

@@ -16,6 +16,8 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright, expect
 
+from bot.dialogs.replies import Replies
+from bot.settings import Settings
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 require_chromium()
@@ -50,6 +52,8 @@ async def _open_chat(
     assert response is not None
     assert response.status == 200
     page.set_default_timeout(TIMEOUT_MS)
+    # A new resident: no earlier conversation, so the page shows its welcome and the menu.
+    await expect(page.locator("#welcome")).to_be_visible()
     await expect(page.locator(".bubble.bot")).to_have_count(1)
     return context, page, errors
 
@@ -136,7 +140,7 @@ async def test_resident_reports_a_dispute_on_a_phone(phone: Page, tmp_path: Path
     assert send_box["height"] >= 44
     await assert_fits_width(page)
 
-    replies = await type_message(page, "楼上天天半夜装修吵得睡不着，帮我调解一下")
+    replies = await type_message(page, "装修噪音吵得全家睡不着，帮我调解一下")
     assert "邻里纠纷" in replies[-1]
     assert await option_labels(page) == ["是", "不是"]
 
@@ -306,7 +310,7 @@ async def test_api_retry_with_the_same_message_id_steps_once(bot_http: str) -> N
         assert all(reply["text"] for reply in answer)
 
         # A retry of an answer that moves the dialog on must not move it twice.
-        assert (await say("楼上天天半夜装修吵得睡不着，帮我调解一下"))[-1]["key"] == "report.confirm_type"
+        assert (await say("装修噪音吵得全家睡不着，帮我调解一下"))[-1]["key"] == "report.confirm_type"
         assert (await say("是"))[-1]["key"] == "report.ask_place"
         place_id = uuid.uuid4().hex
         placed = await say("阳光花园小区5号楼", place_id)
@@ -318,3 +322,265 @@ async def test_api_retry_with_the_same_message_id_steps_once(bot_http: str) -> N
         assert both[0] == both[1]
         assert both[0][-1]["key"] == "report.ask_other_party"
         assert (await say("跳过"))[-1]["key"] == "report.ask_name"
+
+
+# --- the conversation across reloads, a shared location, the page's security headers ---
+
+PILED_BOXES = "隔壁邻居在公共楼道里堆满了纸箱 说了几次都不搬 想请你们调解"
+PLACE_KEYS = ("report.ask_place", "report.place_invalid")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+MENU = ["登记纠纷", "查询进度", "法律咨询", "转人工"]
+
+
+@pytest.fixture(scope="module")
+def ui() -> dict[str, str]:
+    """The page's words, from where the page takes them."""
+    return Replies.load(Settings().knowledge_dir).web
+
+
+async def _shown_again(page: Page, mine: int) -> None:
+    """Reload; wait until the earlier conversation (``mine`` messages of the resident) is back."""
+    await page.reload()
+    await expect(page.locator(".bubble.me")).to_have_count(mine)
+    await expect(page.locator("#welcome")).to_have_count(0)
+
+
+async def _to_the_place_question(page: Page, *, touch: bool = True) -> None:
+    replies = await type_message(page, PILED_BOXES)
+    assert await option_labels(page) == ["是", "不是"], replies
+    await expect(page.locator("#locate-bar")).to_be_hidden()
+    async with page.expect_response("**/chat/api/messages") as answered:
+        await tap_option(page, "是", touch=touch)
+    body = await (await answered.value).json()
+    assert body["replies"][-1]["key"] == "report.ask_place"
+    await expect(page.locator("#locate")).to_be_visible()
+
+
+async def test_a_reload_shows_the_conversation_so_far(browser: Browser, bot_http: str) -> None:
+    context, page, errors = await _open_chat(
+        browser, bot_http, viewport=PHONE, is_mobile=True, has_touch=True
+    )
+    try:
+        replies = await type_message(page, "装修噪音吵得全家睡不着，帮我调解一下")
+        assert "邻里纠纷" in replies[-1]
+        before = await page.locator(".bubble").all_text_contents()
+        assert before[0] == await page.locator("#welcome").text_content()
+
+        # After a reload: the resident's message and the replies, as they were, without the welcome;
+        # the quick replies are the last reply's, and they still work.
+        await _shown_again(page, 1)
+        assert await page.locator(".bubble").all_text_contents() == before[1:]
+        assert await option_labels(page) == ["是", "不是"]
+        replies = await tap_option(page, "是")
+        assert "小区" in replies[-1]
+        await expect(page.locator("#locate")).to_be_visible()
+
+        # Still there after another reload, the location button with its question.
+        await _shown_again(page, 2)
+        await expect(page.locator(".bubble.me")).to_have_text(["装修噪音吵得全家睡不着，帮我调解一下", "是"])
+        assert await option_labels(page) == []
+        await expect(page.locator("#locate")).to_be_visible()
+        gap = await page.locator("#messages").evaluate("e => e.scrollHeight - e.scrollTop - e.clientHeight")
+        assert gap <= 2
+
+        # Another browser (another cookie) sees nothing of it.
+        other_context, other, other_errors = await _open_chat(browser, bot_http, viewport=LAPTOP)
+        try:
+            await expect(other.locator(".bubble.me")).to_have_count(0)
+            assert await other.locator(".bubble").all_text_contents() == before[:1]
+            assert await option_labels(other) == MENU
+            await expect(other.locator("#locate-bar")).to_be_hidden()
+            history = await other.request.get("/chat/api/history")
+            assert await history.json() == {"messages": []}
+        finally:
+            await other_context.close()
+        assert other_errors == []
+    finally:
+        await context.close()
+    assert errors == []
+
+
+async def test_a_resident_sends_their_location_for_the_place(
+    browser: Browser, bot_http: str, ui: dict[str, str]
+) -> None:
+    context, page, errors = await _open_chat(
+        browser,
+        bot_http,
+        viewport=PHONE,
+        is_mobile=True,
+        has_touch=True,
+        permissions=["geolocation"],
+        geolocation={"latitude": 30.27, "longitude": 120.15},
+    )
+    try:
+        await expect(page.locator("#locate-bar")).to_be_hidden()
+        await _to_the_place_question(page)
+        locate = page.locator("#locate")
+        await expect(locate).to_have_text(ui["send_location"])
+        # What the page said when it asked the browser for the position.
+        await page.evaluate(
+            """() => {
+                const geo = navigator.geolocation;
+                const ask = geo.getCurrentPosition.bind(geo);
+                geo.getCurrentPosition = (ok, fail, options) => {
+                    window.__saidWhenAsked = document.getElementById("status").textContent;
+                    ask(ok, fail, options);
+                };
+            }"""
+        )
+
+        before = await _bot_count(page)
+        async with page.expect_response("**/chat/api/messages") as answered:
+            await locate.tap()
+        response = await answered.value
+        sent = response.request.post_data_json
+        assert isinstance(sent, dict)
+        assert sent["text"] == ""
+        assert sent["location"] == {"latitude": 30.27, "longitude": 120.15}
+        await _answered(page, before)
+        assert await page.evaluate("window.__saidWhenAsked") == ui["location_note"]
+        # The bot took the location as the place and asks what comes next.
+        keys = [reply["key"] for reply in (await response.json())["replies"]]
+        assert keys[-1].startswith("report.ask_"), keys
+        assert keys[-1] not in PLACE_KEYS, keys
+        await expect(page.locator(".bubble.me").last).to_have_text(ui["location_sent"])
+        await expect(locate).to_be_hidden()
+        await expect(page.locator("#status")).to_be_empty()
+
+        # Shown the same way after a reload; the button went with its question.
+        await _shown_again(page, 3)
+        await expect(page.locator(".bubble.me").last).to_have_text(ui["location_sent"])
+        await expect(page.locator("#locate-bar")).to_be_hidden()
+    finally:
+        await context.close()
+    assert errors == []
+
+
+async def test_a_refused_location_asks_to_type_the_place(
+    browser: Browser, bot_http: str, ui: dict[str, str]
+) -> None:
+    # No permission granted: the browser refuses the page's request for the position.
+    context, page, errors = await _open_chat(browser, bot_http, viewport=LAPTOP)
+    sent: list[Any] = []
+    page.on(
+        "request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/chat/api/messages") else None
+    )
+    try:
+        await _to_the_place_question(page, touch=False)
+        await page.locator("#locate").click()
+        await expect(page.locator("#status")).to_have_text(ui["location_failed"])
+        await expect(page.locator(".bubble.me")).to_have_count(2)
+        assert len(sent) == 2  # nothing sent for the refused location
+        await expect(page.locator("#locate")).to_be_enabled()
+
+        # A position the device cannot find: the same polite line.
+        await page.evaluate(
+            """() => {
+                navigator.geolocation.getCurrentPosition = (ok, fail) =>
+                    setTimeout(() => fail({ code: 2, message: "unavailable" }), 50);
+            }"""
+        )
+        await page.locator("#status").evaluate("e => e.replaceChildren()")
+        await page.locator("#locate").click()
+        await expect(page.locator("#status")).to_have_text(ui["location_failed"])
+
+        # Typing the place goes on as usual.
+        async with page.expect_response("**/chat/api/messages") as answered:
+            await type_message(page, "幸福小区3栋")
+        keys = [reply["key"] for reply in (await (await answered.value).json())["replies"]]
+        assert keys[-1] not in PLACE_KEYS, keys
+        await expect(page.locator("#status")).to_be_empty()
+        await expect(page.locator("#locate-bar")).to_be_hidden()
+    finally:
+        await context.close()
+    assert errors == []
+
+
+async def test_the_chat_page_sends_security_headers_and_keeps_to_them(
+    browser: Browser, bot_http: str
+) -> None:
+    context = await browser.new_context(base_url=bot_http, locale="zh-CN")
+    context.set_default_timeout(TIMEOUT_MS)
+    # Every CSP violation the page meets, in the order they happen (before any script of the page).
+    await context.add_init_script(
+        """document.addEventListener("securitypolicyviolation", e => {
+            (window.__violations = window.__violations || []).push(e.violatedDirective);
+        });"""
+    )
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    try:
+        response = await page.goto("/chat")
+        assert response is not None
+        headers = await response.all_headers()
+        assert headers["content-security-policy"] == CSP
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["x-content-type-options"] == "nosniff"
+        await expect(page.locator("#welcome")).to_be_visible()
+
+        # The page works under it: styles applied, messages sent and answered, options tapped.
+        assert await page.locator("#send").evaluate("e => getComputedStyle(e).borderRadius") == "22px"
+        assert await type_message(page, "你好")
+        await _to_the_place_question(page, touch=False)
+        assert await page.evaluate("window.__violations") is None
+        assert errors == []
+
+        # And it is enforced: inline code and inline styles are refused.
+        await page.evaluate(
+            """() => {
+                const script = document.createElement("script");
+                script.textContent = "window.__inline = 1";
+                document.body.appendChild(script);
+                const probe = '<p id="probe" style="color: rgb(255, 0, 0)">x</p>';
+                document.body.insertAdjacentHTML("beforeend", probe);
+            }"""
+        )
+        await page.wait_for_function("(window.__violations || []).length >= 2")
+        assert await page.evaluate("window.__inline") is None
+        assert await page.locator("#probe").evaluate("e => getComputedStyle(e).color") != "rgb(255, 0, 0)"
+    finally:
+        await context.close()
+
+
+async def test_the_chat_page_cannot_be_framed(browser: Browser, bot_http: str) -> None:
+    context = await browser.new_context(locale="zh-CN")
+    try:
+        page = await context.new_page()
+        framer = f'<!doctype html><iframe id="victim" src="{bot_http}/chat"></iframe>'
+        await page.route(
+            "http://framer.test/", lambda route: route.fulfill(body=framer, content_type="text/html")
+        )
+        await page.goto("http://framer.test/")
+        await page.wait_for_load_state("load")
+        await page.wait_for_timeout(500)
+        for frame in page.frames[1:]:
+            assert await frame.locator("#messages").count() == 0
+    finally:
+        await context.close()
+
+
+async def test_the_page_has_no_inline_code(bot_http: str) -> None:
+    async with httpx.AsyncClient(base_url=bot_http, timeout=30) as client:
+        page = await client.get("/chat")
+        assert page.status_code == 200
+        html = page.text
+        assert "<style" not in html
+        assert re.search(r"\sstyle\s*=", html) is None
+        assert re.search(r"\son[a-z]+\s*=", html) is None
+        scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, flags=re.DOTALL)
+        assert scripts
+        assert all("src=" in attributes and not body.strip() for attributes, body in scripts)
+        assets = re.findall(r'(?:src|href)="(/chat/static/[^"]+)"', html)
+        assert len(assets) == 2
+        for asset in assets:
+            served = await client.get(asset)
+            assert served.status_code == 200, asset
+            assert served.headers["content-type"].split(";")[0] in ("text/javascript", "text/css")
+            assert served.headers["x-content-type-options"] == "nosniff"
+        assert (await client.get("/chat/static/%2e%2e/web.py")).status_code == 404
+        assert (await client.get("/chat/static/nothing.js")).status_code == 404

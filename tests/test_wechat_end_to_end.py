@@ -15,9 +15,10 @@ from sqlalchemy import select
 
 from backend_client.models import Step
 from bot.app import create_app
+from bot.dialogs.replies import Replies
 from bot.nlu.server import ManagedRasaServer
 from bot.settings import Settings, WeChatMode
-from tests.conftest import DESK_TOKEN, RunningDesk
+from tests.conftest import DESK_TOKEN, RunningDesk, answer_report
 from tests.fakes.wechat_api import FakeWeChat, fake_wechat
 from tests.loopback import serve
 from tests.wechat.wechat_server import WeChatServer, random_aes_key
@@ -71,14 +72,16 @@ async def test_a_wechat_report_reaches_the_desk_and_its_progress_comes_back_on_w
             return (await resident.say(text)).text
 
         assert "纠纷" in await says("楼上邻居家卫生间漏水，把我家天花板泡坏了，找他们好几次都不管")
-        await says("是")
+        asked = await says("是")
         await resident.send(resident.image_xml("media-ceiling-1"))  # evidence, during the report
-        await says("幸福小区3栋502")
-        await says("上个月开始")
-        await says("楼上602")
-        await says("王女士")
-        await says("13812345678")
-        await says("同意")
+        answers = {
+            "report.ask_place": "幸福小区3栋502",
+            "report.ask_time": "上个月开始",
+            "report.ask_other_party": "楼上602",
+            "report.ask_name": "王女士",
+        }
+        replies = Replies.load(settings.knowledge_dir)
+        await answer_report(says, replies, asked, phone="13812345678", answers=answers)
         receipt = await says("确认")
         reference = receipt.split("编号 ")[1].split("，")[0]
 

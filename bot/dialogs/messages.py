@@ -19,7 +19,8 @@ class Location:
     label: str | None = None
 
     def describe(self) -> str:
-        return self.label or f"{self.latitude:.5f},{self.longitude:.5f}"
+        # Without a place name (a browser's position), the coordinates say where: staff map them.
+        return self.label or f"发送的位置（{self.latitude:.5f},{self.longitude:.5f}）"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,14 @@ _REFERENCE = re.compile(r"(?<![A-Za-z0-9])[Tt][Jj][ -]?(\d{8})[ -]?(\d{4,6})(?!\
 _FIX = re.compile(r"^(?:改|修改|更改|改一下|改第)\s*(\d{1,2})\s*(?:项|个|条)?$")
 
 
+# Voice input writes numbers in words: "一八六零七三九二二五八" (runs of 7+ digits only).
+_SPOKEN_DIGITS = str.maketrans("〇零一二三四五六七八九幺洞", "0012345678910")
+_SPOKEN_RUN = re.compile(r"[〇零一二三四五六七八九幺洞]{7,}")
+
+
 def find_phones(text: str) -> list[str]:
     """Every phone number in a message, in a canonical form (mobile digits, landline 0xxx-xxxxxxxx)."""
+    text = _SPOKEN_RUN.sub(lambda m: m.group(0).translate(_SPOKEN_DIGITS), text)
     found: list[str] = []
     for match in _MOBILE.finditer(text):
         found.append(re.sub(r"[ -]", "", match.group(1)))
@@ -92,25 +98,15 @@ class Command(StrEnum):
     CANCEL = "cancel"
     RESTART = "restart"
     RESUME = "resume"
-    HANDOFF = "handoff"
-    PROGRESS = "progress"
-    REPORT = "report"
-    LEGAL = "legal"
 
 
-# Exact commands, recognised before and without the NLU.
+# Exact commands that move around the conversation, recognised before and without the NLU.
+# (The commands that start a flow are declared by each flow: ``FlowSpec.commands``.)
 _COMMANDS: dict[str, Command] = {
     **dict.fromkeys(["帮助", "菜单", "help", "menu", "?", "/help", "功能", "主菜单"], Command.HELP),
     **dict.fromkeys(["取消", "/cancel", "取消登记", "不登记了", "退出", "cancel"], Command.CANCEL),
     **dict.fromkeys(["重新开始", "重来", "从头开始", "/start", "restart"], Command.RESTART),
     **dict.fromkeys(["继续", "继续登记", "接着填", "接着登记"], Command.RESUME),
-    **dict.fromkeys(["转人工", "人工", "人工服务", "人工客服", "找人工"], Command.HANDOFF),
-    **dict.fromkeys(["查进度", "查询进度", "进度", "查询案件进度"], Command.PROGRESS),
-    **dict.fromkeys(["登记纠纷", "举报纠纷", "我要登记", "登记"], Command.REPORT),
-    **dict.fromkeys(
-        ["法律咨询", "法律知识", "法律知识问答", "咨询法律问题", "我想咨询法律问题", "法律问题", "我要咨询"],
-        Command.LEGAL,
-    ),
 }
 
 

@@ -13,16 +13,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import timedelta
 
-from bot.dialogs import parsing
-from bot.dialogs.flows import general, handoff, legal, progress, report, safety, urgent
+from bot.dialogs import answers, parsing
+from bot.dialogs.flows import REGISTRY, general, legal, report, safety, urgent
 from bot.dialogs.parsing import Command
 from bot.dialogs.ports import HandoffView
+from bot.dialogs.registry import FlowSpec, Registry
 from bot.dialogs.state import ConversationState
 from bot.dialogs.turn import Step, Turn
-from bot.dialogs.work import HandoffClose, HandoffRelay, Work
+from bot.dialogs.work import HandoffClose, HandoffDanger, HandoffRelay, Work
 from bot.nlu.classifier import Risk
 from bot.nlu.labels import Intent
 
@@ -39,28 +41,32 @@ def _weak(intent: Intent, confidence: float, low_confidence: bool) -> bool:
     return intent in (Intent.REPORT_DISPUTE, Intent.ASK_LEGAL) and confidence < 0.5
 
 
-_FLOWS = {
-    safety.FLOW: safety.on_message,
-    report.FLOW: report.on_message,
-    progress.FLOW: progress.on_message,
-    legal.FLOW: legal.on_message,
-}
-
-
 def _relay(turn: Turn, state: ConversationState, handoff: HandoffView) -> Step:
-    """Staff have the conversation: the bot passes the message on and stays quiet — except that
-    imminent danger still gets the emergency numbers at once."""
+    """Staff have the conversation: the bot passes the message on and says nothing itself.
+    Danger goes to the same staff member, flagged; the alarm path runs only if nobody there
+    answers within a few minutes (``HandoffDanger``)."""
     text = turn.text or ("[图片]" if turn.inbound.attachments else "[位置]" if turn.inbound.location else "")
-    relay = HandoffRelay(handoff.id, text)
-    if turn.nlu.urgent:
-        alarm = urgent.interrupt(turn, state)
-        return replace(alarm, work=(*alarm.work, relay))
-    return Step(replace(state, last_active=turn.now), (), (relay,))
+    quiet = replace(state, last_active=turn.now)
+    if not turn.nlu.urgent:  # (a possible danger is the staff member's to ask about)
+        return Step(quiet, (), (HandoffRelay(handoff.id, text),))
+    categories = turn.nlu.urgent_categories or ("model",)
+    flagged = HandoffRelay(handoff.id, text, urgent=True)
+    danger = HandoffDanger(
+        handoff_id=handoff.id,
+        channel=turn.inbound.channel,
+        user_id=turn.inbound.user_id,
+        text=text,
+        categories=categories,
+        self_harm="self_harm" in categories,
+        alert=urgent.alert_key(categories),
+    )
+    return Step(quiet, (), (flagged, danger))
 
 
 class Router:
-    def __init__(self, administrative: general.AdministrativeMatters) -> None:
+    def __init__(self, administrative: general.AdministrativeMatters, registry: Registry = REGISTRY) -> None:
         self._administrative = administrative
+        self._flows = registry
 
     async def route(self, turn: Turn, state: ConversationState, handoff: HandoffView | None = None) -> Step:
         notices = []
@@ -91,29 +97,43 @@ class Router:
                 alarm = urgent.interrupt(turn, state.idle())
                 return replace(alarm, work=(safety.resolved(turn), *alarm.work))
             return urgent.interrupt(turn, state)
-        if turn.nlu.risk is Risk.CHECK and state.flow != safety.FLOW:
+        if turn.nlu.risk is Risk.CHECK and state.flow != safety.FLOW and not report.short_answer(turn, state):
             # A question the FAQs answer confidently gets its answer, then the caring question.
             asked = turn.nlu.intent is Intent.ASK_LEGAL or state.flow == legal.FLOW
             answer = (
-                legal.answer_replies(turn, brief=True)[0] if asked and legal.confident_answer(turn) else ()
+                answers.answer_replies(turn, brief=True)[0]
+                if asked and answers.confident_answer(turn)
+                else ()
             )
             return safety.ask(turn, state).before(*answer)
 
         command = parsing.parse_command(turn.text)
         if command is not None:
             return await self._command(command, turn, state)
+        owner = self._flows.by_command(turn.text)
+        if owner is not None and owner.on_command is not None:
+            return await owner.on_command(turn, state)
 
-        if state.flow in _FLOWS:
-            handled = await _FLOWS[state.flow](turn, state)
+        active = self._flows.active(state.flow)
+        if active is not None and active.on_message is not None:
+            handled = await active.on_message(turn, state)
             if handled is not None:
                 return handled
             state = state.idle()
 
+        choice = parsing.parse_number(turn.text, self._flows.menu_size)
         if state.flow == general.FLOW:
-            choice = parsing.parse_number(turn.text, general.MENU_SIZE)
             if choice is not None:
                 return await self._menu_choice(choice, turn, state)
             state = state.idle()
+        if state.flow is None and (choice is not None or _bare_number(turn.text)):
+            # A digit or a phone number alone, outside any question: never a goodbye or a guess.
+            # With the NLU down the numbered menu is all a resident sees: a number picks from it.
+            if turn.nlu.nlu_available:
+                return general.clarify(turn, state)
+            if choice is not None:
+                return await self._menu_choice(choice, turn, state)
+            return general.menu(turn, state, nlu_down=True)
 
         if not turn.text:  # an image or a location outside a report
             key = "image_received" if inbound.attachments else "location_received"
@@ -134,23 +154,12 @@ class Router:
                 resumed = state.resume()
                 again = await report.reprompt(turn, resumed)
                 return again.before(turn.say("resumed"))
-            case Command.HANDOFF:
-                step = handoff.request(turn, state)
-                if state.flow == report.FLOW:  # the report goes on: ask its question again
-                    step = step.then(*(await report.reprompt(turn, state)).replies)
-                return step
-            case Command.PROGRESS:
-                return await progress.start(turn, state.idle())
-            case Command.REPORT:
-                if state.flow == report.FLOW:  # already reporting: never throw the answers away
-                    return (await report.reprompt(turn, state)).before(turn.say("report.already_reporting"))
-                return await report.start(turn, state.idle(), describe=False)
-            case Command.LEGAL:
-                return legal.ask_question(turn, state.idle())
 
     async def _menu_choice(self, choice: int, turn: Turn, state: ConversationState) -> Step:
-        command = {1: Command.REPORT, 2: Command.PROGRESS, 3: Command.LEGAL, 4: Command.HANDOFF}[choice]
-        return await self._command(command, turn, state.idle())
+        spec = self._flows.by_menu(choice)
+        if spec is None or spec.on_command is None:
+            raise LookupError(f"no flow owns the menu number {choice}")
+        return await spec.on_command(turn, state.idle())
 
     async def _by_intent(self, turn: Turn, state: ConversationState) -> Step:
         nlu = turn.nlu
@@ -164,18 +173,16 @@ class Router:
         if nlu.intent in (Intent.OUT_OF_SCOPE, Intent.REPORT_DISPUTE) or nlu.low_confidence:
             # A legal question the NLU missed, or "…怎么办？" that asks what the law says before
             # asking anyone to act: answer it, and offer to register (with the text kept).
-            asks = nlu.intent is not Intent.REPORT_DISPUTE or report.asks_what_to_do(turn.text)
-            if asks and legal.confident_answer(turn) is not None:
+            asks = nlu.intent is not Intent.REPORT_DISPUTE or answers.asks_what_to_do(turn.text)
+            if asks and answers.confident_answer(turn) is not None:
                 return legal.answer(turn, state, description=turn.text)
+        spec: FlowSpec | None = self._flows.by_intent(nlu.intent)
+        if spec is not None:
+            start = spec.on_intent or spec.on_command
+            if start is None:
+                raise LookupError(f"the flow {spec.name} owns an intent but cannot start")
+            return await start(turn, state)
         match nlu.intent:
-            case Intent.REPORT_DISPUTE:
-                return await report.start(turn, state)
-            case Intent.ASK_LEGAL:
-                return legal.answer(turn, state)
-            case Intent.CHECK_PROGRESS:
-                return await progress.start(turn, state)
-            case Intent.HUMAN_HANDOFF:
-                return handoff.request(turn, state)
             case Intent.GREET:
                 return general.greet(turn, state)
             case Intent.GOODBYE:
@@ -186,5 +193,13 @@ class Router:
                 return general.cancel(turn, state)
             case Intent.OUT_OF_SCOPE:
                 return general.out_of_scope(turn, state, self._administrative)
-            case Intent.URGENT_RISK | Intent.AFFIRM | Intent.DENY:
+            case _:  # urgent_risk without the alarm tier, a bare yes or no
                 return general.not_understood(turn, state)
+
+
+def _bare_number(text: str) -> bool:
+    """A message that is only digits or one phone number ("3", "13900001111")."""
+    stripped = text.strip()
+    if not stripped or re.search(r"[\u4e00-\u9fa5A-Za-z]", stripped):
+        return False
+    return stripped.isdigit() or parsing.parse_phone(stripped) is not None

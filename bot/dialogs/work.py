@@ -18,7 +18,7 @@ class CaseReport:
     occurred: str
     other_party: str | None
     name: str | None  # None: anonymous
-    phone: str
+    phone: str | None  # None: the resident left no phone (staff answer in the chat)
     attachments: tuple[str, ...] = ()
     location: tuple[float, float] | None = None
 
@@ -66,6 +66,26 @@ class HandoffRelay:
 
     handoff_id: int
     text: str
+    #: The message sounds dangerous: the staff member sees it flagged.
+    urgent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffDanger:
+    """Danger told while staff have the conversation: the message went to them flagged (the
+    relay); unless a staff member replies within ``wait``, the alarm path runs after all
+    (an escalation on top of the desk, the emergency numbers to the resident). One per handoff:
+    while one is waiting, more danger adds nothing."""
+
+    handoff_id: int
+    channel: str
+    user_id: str
+    text: str
+    categories: tuple[str, ...]
+    self_harm: bool
+    #: The reply key of the alert the resident gets if nobody answers.
+    alert: str
+    wait: timedelta = timedelta(minutes=3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +111,7 @@ Work = (
     | SafetyCheckResolved
     | Handoff
     | HandoffRelay
+    | HandoffDanger
     | HandoffClose
     | FaqMiss
 )

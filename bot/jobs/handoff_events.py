@@ -67,7 +67,7 @@ class HandoffEvents:
             handoff.status, handoff.last_activity_at = "taken", now
             text = self._replies.text("notify.handoff_taken")
         elif event.type is HandoffEventType.MESSAGE:
-            handoff.last_activity_at = now
+            handoff.last_activity_at = handoff.staff_replied_at = now
             text = self._replies.text("notify.handoff_message", text=event.text or "")
         else:
             handoff.status = "closed"

@@ -145,6 +145,8 @@ class OutboxWorker:
         handoff = await session.get(models.Handoff, payload["handoff_id"])
         if handoff is None:
             raise NotReadyYet("handoff row missing")
+        if kind == "handoff_alarm":
+            return await self._handoff_alarm(session, handoff, payload)
         if kind == "handoff":
             transcript = await _transcript(session, handoff.channel, handoff.user_id)
             body_h = HandoffCreate(
@@ -164,6 +166,22 @@ class OutboxWorker:
         if kind == "close_handoff":
             return lambda key: client.close_handoff(backend_id)
         raise BackendRejected("outbox", f"unknown work kind {kind!r}")
+
+    async def _handoff_alarm(
+        self, session: AsyncSession, handoff: models.Handoff, payload: dict[str, Any]
+    ) -> Callable[[str], Any]:
+        """Danger told during a handoff, minutes ago: if a staff member has answered since (or
+        the handoff ended), staff have it in hand; otherwise the alarm path runs after all."""
+        queued = datetime.fromisoformat(payload["queued_at"])
+        answered = handoff.staff_replied_at is not None and handoff.staff_replied_at >= queued
+        if answered or handoff.status == "closed":
+            return _nothing
+        transcript = await _transcript(session, payload["channel"], payload["user_id"])
+        escalation = EscalationCreate(
+            channel=payload["channel"], resident_ref=payload["user_id"], text=payload["text"],
+            categories=payload["categories"], self_harm=payload["self_harm"], transcript=transcript,
+        )  # fmt: skip
+        return lambda key: self._client.create_escalation(escalation, idempotency_key=key)
 
     def _upload(self, case_no: str, channel: str, ref: str) -> Callable[[str], Any]:
         source = self._media.get(channel)
@@ -206,6 +224,15 @@ class OutboxWorker:
                         kind="attachment", priority=30, payload={"ref": str(ref)}, case_id=case.id
                     )
                 )
+        elif kind == "handoff_alarm" and response is not None:
+            # Nobody answered the danger in time: the resident gets the emergency numbers now.
+            await queue_notification(
+                session,
+                channel=payload["channel"],
+                user_id=payload["user_id"],
+                text=self._replies.text(payload["alert"]),
+                key=f"handoff-alarm:{payload['handoff_id']}:{payload['queued_at']}",
+            )
         elif kind == "handoff":
             handoff = await session.get(models.Handoff, payload["handoff_id"])
             if handoff is not None:
@@ -228,6 +255,10 @@ class OutboxWorker:
             if item is not None:
                 item.attempts += 1
                 item.status, item.last_error = "failed", error[:500]
+
+
+async def _nothing(_key: str) -> None:
+    """A row whose work turned out to be unneeded (staff answered the danger in time)."""
 
 
 async def _transcript(session: AsyncSession, channel: str, user_id: str) -> list[TranscriptLine]:

@@ -38,7 +38,8 @@ class ManagedRasaServer(ManagedProcess):
     ) -> None:
         self.model_path = model_path
         self.port = port
-        self.token = token or secrets.token_urlsafe(24)
+        # Hex: a token starting with "-" would be read by rasa's argument parser as an option.
+        self.token = token or secrets.token_hex(24)
         argv = [
             str(rasa_executable(rasa_venv)), "run", "--enable-api", "-m", str(model_path),
             "-i", "127.0.0.1", "-p", str(port), "--auth-token", self.token,

@@ -104,7 +104,7 @@ class Case(Base):
     occurred: Mapped[str] = mapped_column(String(128))
     other_party: Mapped[str | None] = mapped_column(String(128))
     name: Mapped[str | None] = mapped_column(String(64))
-    phone: Mapped[str] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(String(32))  # None: no phone left (chat only)
     attachments: Mapped[list[Any]] = mapped_column(default=list)
     latitude: Mapped[float | None]
     longitude: Mapped[float | None]
@@ -206,6 +206,8 @@ class Handoff(Base):
     urgent: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: When a staff member last wrote to the resident (danger told meanwhile waits on it).
+    staff_replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class JobLease(Base):

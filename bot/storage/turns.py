@@ -22,6 +22,7 @@ from bot.dialogs.work import (
     FaqMiss,
     Handoff,
     HandoffClose,
+    HandoffDanger,
     HandoffRelay,
     SafetyCheck,
     SafetyCheckResolved,
@@ -35,6 +36,8 @@ from bot.storage.notifications import take_held_in
 PRIORITY = {"escalation": 0, "handoff": 10, "relay": 10, "file_case": 20}
 #: Shown to staff before the message that made the bot ask whether the resident was safe.
 SAFETY_CHECK_LABEL = "【安全确认未回复】"
+#: Before a relayed message that sounds dangerous, for the staff member handling the resident.
+DANGER_LABEL = "【紧急·可能有危险】"
 
 
 def replies_to_json(replies: tuple[Outbound, ...]) -> list[Any]:
@@ -66,7 +69,7 @@ def case_view(case: models.Case) -> CaseView:
         reference=case.reference,
         dispute_type=case.dispute_type,
         step=case.step,
-        phone_last4=case.phone.replace("-", "")[-4:],
+        phone_last4=(case.phone or "").replace("-", "")[-4:],
         channel=case.channel,
         user_id=case.user_id,
     )
@@ -152,13 +155,16 @@ class SqlTurn:
                 payload = {"handoff_id": handoff.id, "text": work.text}
                 session.add(models.OutboxItem(kind="handoff", priority=PRIORITY["handoff"], payload=payload))
             case HandoffRelay():
-                payload = {"handoff_id": work.handoff_id, "text": work.text}
+                text = f"{DANGER_LABEL}{work.text}" if work.urgent else work.text
+                payload = {"handoff_id": work.handoff_id, "text": text}
                 session.add(models.OutboxItem(kind="relay", priority=PRIORITY["relay"], payload=payload))
                 await session.execute(
                     update(models.Handoff)
                     .where(models.Handoff.id == work.handoff_id)
                     .values(last_activity_at=datetime.now(UTC))
                 )
+            case HandoffDanger():
+                await self._queue_handoff_alarm(work)
             case HandoffClose():
                 await session.execute(
                     update(models.Handoff).where(models.Handoff.id == work.handoff_id).values(status="closed")
@@ -173,6 +179,30 @@ class SqlTurn:
                         text=work.text, dispute_type=work.dispute_type, candidates=list(work.candidates)
                     )
                 )
+
+    async def _queue_handoff_alarm(self, work: HandoffDanger) -> None:
+        waiting = await self._session.scalars(
+            select(models.OutboxItem).where(
+                models.OutboxItem.kind == "handoff_alarm",
+                models.OutboxItem.status.in_(("pending", "claimed")),
+            )
+        )
+        if any(item.payload.get("handoff_id") == work.handoff_id for item in waiting):
+            return  # one escalation per conversation: the first is still waiting on staff
+        now = datetime.now(UTC)
+        payload = {
+            "handoff_id": work.handoff_id, "channel": work.channel, "user_id": work.user_id,
+            "text": work.text, "categories": list(work.categories), "self_harm": work.self_harm,
+            "alert": work.alert, "queued_at": now.isoformat(),
+        }  # fmt: skip
+        self._session.add(
+            models.OutboxItem(
+                kind="handoff_alarm",
+                priority=PRIORITY["escalation"],
+                payload=payload,
+                next_attempt_at=now + work.wait,
+            )
+        )
 
     async def _withdraw_safety_checks(self, channel: str, user_id: str) -> None:
         pending = await self._session.scalars(

@@ -13,6 +13,7 @@ from bot.dialogs.replies import Replies
 from bot.handlers.telegram import SECRET_HEADER
 from bot.storage.db import sessions
 from bot.storage.models import Case
+from tests.conftest import answer_report
 from tests.fakes.telegram_api import SECRET
 from tests.telegram.conftest import TelegramBot
 
@@ -138,17 +139,22 @@ async def test_a_report_with_buttons_a_shared_location_and_photos(
         assert answers, "no answer"
         return answers[-1].text
 
+    # The story does not say when: after the place, the time is asked.
     await say(chat.says("隔壁邻居在公共楼道里堆满了纸箱 说了几次都不搬 想请你们调解"))
     confirm = fake.sent_to(chat.id)[-1]
     assert confirm.buttons == ["是", "不是"]
     assert await say(chat.taps(confirm, "是")) == replies.text("report.ask_place")
     venue = ("幸福小区3栋", "文三路100号")
-    assert await say(chat.shares_location(30.27, 120.15, venue=venue)) == replies.text("report.ask_time")
+    asked = await say(chat.shares_location(30.27, 120.15, venue=venue))
+    assert asked == replies.text("report.ask_time")
     photo = chat.sends_photo()
     assert await say(photo) == replies.text("report.attachment_saved")
-    for text in ["这个月初", "隔壁302", "匿名", "13612345678"]:
-        await say(chat.says(text))
-    summary = await say(chat.says("同意"))
+    answers = {"report.ask_time": "这个月初", "report.ask_other_party": "隔壁302"}
+
+    async def says(text: str) -> str:
+        return await say(chat.says(text))
+
+    summary = await answer_report(says, replies, asked, phone="13612345678", answers=answers)
     assert "幸福小区3栋 文三路100号" in summary
     assert "回复“确认”" in summary
     assert "编号" in await say(chat.says("确认"))

@@ -64,6 +64,12 @@ def out_of_scope(turn: Turn, state: ConversationState, administrative: Administr
     return Step(state.idle(), (turn.say("out_of_scope"),))
 
 
+def clarify(turn: Turn, state: ConversationState) -> Step:
+    """A bare number or phone number outside any question: ask what they want, with the menu's
+    numbers (the numbered answer then works)."""
+    return Step(state.goto(FLOW, "choose"), (turn.say("clarify"),))
+
+
 def not_understood(turn: Turn, state: ConversationState) -> Step:
     return Step(state.goto(FLOW, "choose"), (turn.say("not_understood"), turn.say("menu")))
 

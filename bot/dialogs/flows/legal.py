@@ -14,44 +14,14 @@ stateDiagram-v2
 from __future__ import annotations
 
 from bot.dialogs import parsing
+from bot.dialogs.answers import answer_replies
 from bot.dialogs.flows import report
-from bot.dialogs.messages import Outbound
+from bot.dialogs.registry import FlowSpec
 from bot.dialogs.state import ConversationState
 from bot.dialogs.turn import Step, Turn
-from bot.dialogs.work import FaqMiss
-from bot.faq.model import Faq
+from bot.nlu.labels import Intent
 
 FLOW = "legal"
-#: How far above the threshold an FAQ must score to answer a message the NLU did not see as a
-#: legal question (out of scope, or unsure).
-CONFIDENT_MARGIN = 1.3
-
-
-def answer_replies(
-    turn: Turn, *, brief: bool = False
-) -> tuple[tuple[Outbound, ...], str | None, FaqMiss | None]:
-    """The answer to the turn's question, the FAQ's dispute type, and a miss when not sure.
-
-    ``brief``: the answer is given in passing (inside a report, after an alarm), so it offers
-    nothing further: no "需要帮您登记求助吗？" and no buttons that would start something new.
-    """
-    result = turn.svc.faqs.index().search(turn.text, dispute_type=turn.nlu.dispute_type)
-    faq = result.best
-    if faq is None:
-        miss = FaqMiss(turn.text, turn.nlu.dispute_type, tuple(c.faq.id for c in result.candidates))
-        return (turn.say("faq.not_sure_in_report" if brief else "faq.not_sure"),), None, miss
-    key = "faq.brief" if brief else "faq.answer"
-    reply = turn.say(key, answer=faq.answer, basis=faq.basis_text() or "—")
-    return (reply,), faq.dispute_type or turn.nlu.dispute_type, None
-
-
-def confident_answer(turn: Turn) -> Faq | None:
-    """An FAQ that clearly answers the message, even when the NLU did not call it a legal question."""
-    result = turn.svc.faqs.index().search(turn.text, dispute_type=turn.nlu.dispute_type)
-    best = result.candidates[0] if result.candidates else None
-    if result.best is None or best is None or best.score < result.threshold * CONFIDENT_MARGIN:
-        return None
-    return best.faq
 
 
 def ask_question(turn: Turn, state: ConversationState) -> Step:
@@ -74,6 +44,10 @@ async def on_message(turn: Turn, state: ConversationState) -> Step | None:
         return answer(turn, state) if turn.text else None
     if state.step == "offer":
         if parsing.is_yes(turn.text):
+            if state.paused is not None and state.paused.flow == report.FLOW:
+                # "我只是想问问" set a report aside: it goes on where it stopped.
+                resumed = state.idle().resume()
+                return (await report.reprompt(turn, resumed)).before(turn.say("resumed"))
             return await report.start(
                 turn,
                 state.idle(),
@@ -84,3 +58,30 @@ async def on_message(turn: Turn, state: ConversationState) -> Step | None:
         if parsing.is_no(turn.text):
             return Step(state.idle(), (turn.say("faq.declined"),))
     return None  # something else: the router treats it as a new request
+
+
+async def _by_command(turn: Turn, state: ConversationState) -> Step:
+    return ask_question(turn, state.idle())
+
+
+async def _by_intent(turn: Turn, state: ConversationState) -> Step:
+    return answer(turn, state)
+
+
+SPEC = FlowSpec(
+    FLOW,
+    on_message=on_message,
+    on_command=_by_command,
+    on_intent=_by_intent,
+    commands=(
+        "法律咨询",
+        "法律知识",
+        "法律知识问答",
+        "咨询法律问题",
+        "我想咨询法律问题",
+        "法律问题",
+        "我要咨询",
+    ),
+    intents=(Intent.ASK_LEGAL,),
+    menu=3,
+)

@@ -21,8 +21,10 @@ from dataclasses import replace
 from bot.dialogs import parsing
 from bot.dialogs.messages import Outbound
 from bot.dialogs.ports import CaseView
+from bot.dialogs.registry import FlowSpec
 from bot.dialogs.state import ConversationState, LookupGuard
 from bot.dialogs.turn import Step, Turn
+from bot.nlu.labels import Intent
 
 FLOW = "progress"
 
@@ -84,3 +86,18 @@ async def _try_lookup(turn: Turn, state: ConversationState) -> Step | None:
 
 async def on_message(turn: Turn, state: ConversationState) -> Step | None:
     return await _try_lookup(turn, state)
+
+
+async def _by_command(turn: Turn, state: ConversationState) -> Step:
+    return await start(turn, state.idle())
+
+
+SPEC = FlowSpec(
+    FLOW,
+    on_message=on_message,
+    on_command=_by_command,
+    on_intent=start,
+    commands=("查进度", "查询进度", "进度", "查询案件进度"),
+    intents=(Intent.CHECK_PROGRESS,),
+    menu=2,
+)

@@ -1,30 +1,27 @@
-"""Report a dispute: confirm its type, collect the details one question at a time, ask for
-consent after the personal-information notice, show a summary that can be corrected ("改2"),
-and on confirmation record the case to be filed.
+"""Report a dispute: a form (``bot/dialogs/form.py``) that collects the details below, asks for
+consent after the personal-information notice, shows a numbered summary that can be corrected,
+and on "确认" records the case to be filed.
 
 ```mermaid
 stateDiagram-v2
-    [*] --> confirm_type: report_dispute (type suggested)
-    [*] --> pick_type: no type known
-    confirm_type --> pick_type: 不是
-    confirm_type --> description: 是
-    pick_type --> description
+    [*] --> dispute_type: report_dispute (the NLU's type proposed: 对吗？) / 登记纠纷 (the list)
+    dispute_type --> description
     description --> place
     place --> occurred
     occurred --> other_party
     other_party --> name
-    name --> phone
-    name --> known_phone: a number was given earlier
-    known_phone --> phone: 换一个
-    known_phone --> consent: 是
+    name --> phone: (a number written earlier is proposed: 用这个号码吗？)
     phone --> consent
     consent --> summary: 同意
     consent --> [*]: 不同意 (everything collected is dropped)
-    summary --> description: 改2 (…and back to summary)
+    summary --> summary: 改3 / "地址说错了，是6栋" (the detail is changed, the summary again)
     summary --> [*]: 确认 → case recorded, receipt with reference
 ```
-Steps whose slot is already filled are skipped: a first message that already describes the
-dispute is the description; a shared location is the place.
+A question whose answer is already known is not asked: the first message that describes the
+dispute is the description, and the place, time, other party and name it mentions are taken
+from it (shown in the summary); a shared location is the place. At every question the resident
+may correct any detail, go back, decline an optional one, ask something on the side, ask only
+for advice, or stop (``bot/dialogs/moves.py``).
 """
 
 from __future__ import annotations
@@ -32,262 +29,146 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.dialogs import parsing
-from bot.dialogs.messages import Outbound
+from bot.dialogs import extract, form, parsing
+from bot.dialogs.flows import handoff
+from bot.dialogs.form import Filled, Form, Invalid, Reading, Slot
+from bot.dialogs.registry import FlowSpec
 from bot.dialogs.state import ConversationState
 from bot.dialogs.turn import Step, Turn
 from bot.dialogs.work import CaseReport
 from bot.nlu.labels import Intent
-from bot.privacy import mask_personal_data
 
 FLOW = "report"
-
-#: The fields in the order they are asked and numbered in the summary ("改2" = description).
-FIELDS = ("dispute_type", "description", "place", "occurred", "other_party", "name", "phone")
-#: The question that collects each field.
-PROMPTS = {
-    "dispute_type": "report.pick_type",
-    "description": "report.ask_description",
-    "place": "report.ask_place",
-    "occurred": "report.ask_time",
-    "other_party": "report.ask_other_party",
-    "name": "report.ask_name",
-    "phone": "report.ask_phone",
-}
 MIN_DESCRIPTION = 8  # characters: "欠薪" is a topic, not a description
 MAX_FIELD = 500
+MAX_SHORT = 100
 MAX_NAME = 20
 
-_SKIP = re.compile(r"^(跳过|没有|不知道|不清楚|不方便|不想说|不说|无|略|pass|skip)[!。.]*$", re.IGNORECASE)
-_UNKNOWN = re.compile(r"^(不清楚|不记得|记不清|忘了|不知道|说不清)[了!。.]*$")
+_UNKNOWN = re.compile(
+    r"^(不清楚|不记得|记不清|记不得|忘了|忘记了|不知道|说不清|不太清楚|不好说)[了啊呀!。.]*$"
+)
+_NOBODY = re.compile(
+    r"^(跳过|没有|不知道|不清楚|不认识|不知道是谁|无|略|pass|skip)[了啊!。.]*$", re.IGNORECASE
+)
 _ANONYMOUS = re.compile(r"^(匿名|不留名|不想留名|不方便|不想说|保密|不留)[!。.]*$")
-# A question asked in the middle of the form (a digression), not an answer to it.
-_QUESTION = re.compile(r"[?？]|吗$|吗[,，。 ]|怎么|如何|能不能|可不可以|是否|有没有|多久|哪里可以|违法")
+_NAME_NOISE = re.compile(r"^(我是|我叫|叫我|本人|姓名|名字)[:：]?|(就行|就好|就可以|吧|即可)[!。.]*$")
 
 
-def _type_list(turn: Turn) -> str:
-    return "\n".join(f"{n}. {t.name}" for n, t in enumerate(turn.svc.catalog.types, start=1))
+def empty_answer(pending: str, text: str) -> bool:
+    """An answer that leaves an optional detail empty ("匿名", "不清楚", "跳过")."""
+    patterns = {"occurred": _UNKNOWN, "other_party": _NOBODY, "name": _ANONYMOUS}
+    pattern = patterns.get(pending)
+    return bool(pattern and pattern.match(text.strip()))
 
 
-def _next_missing(slots: dict[str, Any]) -> str:
-    for name in FIELDS:
-        if name not in slots:
-            return name
-    return "consent" if not slots.get("consent") else "summary"
+# --- reading answers ---------------------------------------------------------------------------
 
 
-def _prompt(turn: Turn, state: ConversationState, field: str) -> Step:
-    """Move to ``field`` and ask its question."""
-    if field == "dispute_type":
-        return Step(state.at("pick_type"), (turn.say("report.pick_type", type_list=_type_list(turn)),))
-    if field == "phone" and state.known_phones:
-        phone = state.known_phones[-1]
-        return Step(
-            state.at("known_phone").with_slots(_offered_phone=phone),
-            (turn.say("report.offer_known_phone", phone=parsing.mask_phone(phone)),),
-        )
-    if field == "consent":
-        return Step(state.at("consent"), (turn.say("report.consent"),))
-    if field == "summary":
-        return Step(
-            state.at("summary"), (turn.say("report.summary", fields=summary_text(turn, state.slots)),)
-        )
-    return Step(state.at(field), (turn.say(PROMPTS[field]),))
-
-
-def _advance(turn: Turn, state: ConversationState, *before: Outbound) -> Step:
-    """After a field is filled: the next missing one, or back to the summary when correcting."""
-    slots = state.slots
-    if slots.get("_fixing"):
-        state = state.with_slots(_fixing=False)
-        nxt = "summary" if slots.get("consent") else _next_missing(state.slots)
-    else:
-        nxt = _next_missing(slots)
-    return _prompt(turn, state, nxt).before(*before)
-
-
-def summary_text(turn: Turn, slots: dict[str, Any]) -> str:
-    """The numbered summary; phone numbers anywhere in it are masked (it is shown on screens)."""
-    replies = turn.svc.replies
-    values = {
-        "dispute_type": turn.svc.catalog.get(slots["dispute_type"]).name if slots.get("dispute_type") else "",
-        "description": slots.get("description") or "",
-        "place": slots.get("place") or "",
-        "occurred": slots.get("occurred") or replies.unknown,
-        "other_party": slots.get("other_party") or replies.unknown,
-        "name": slots.get("name") or replies.anonymous,
-        "phone": parsing.mask_phone(slots["phone"]) if slots.get("phone") else "",
-    }
-    lines = []
-    for number, name in enumerate(FIELDS, start=1):
-        value = mask_personal_data(values[name])
-        if len(value) > 60:
-            value = value[:60] + "…"
-        lines.append(f"{number}. {replies.labels[name]}：{value}")
-    return "\n".join(lines)
-
-
-async def start(
-    turn: Turn,
-    state: ConversationState,
-    *,
-    dispute_type: str | None = None,
-    describe: bool = True,
-    description: str | None = None,
-) -> Step:
-    """Begin a report. ``describe``: the triggering message may itself be the description;
-    ``description``: one given earlier (a question answered from the FAQs first)."""
-    slots: dict[str, Any] = {}
-    if description and len(description) >= MIN_DESCRIPTION:
-        slots["description"] = description[:MAX_FIELD]
-    elif describe and turn.nlu.intent is Intent.REPORT_DISPUTE and len(turn.text) >= MIN_DESCRIPTION:
-        slots["description"] = turn.text[:MAX_FIELD]
-    if turn.inbound.location is not None:
-        slots.update(_place_from_location(turn))
-    if turn.inbound.attachments:
-        slots["attachments"] = [a.ref for a in turn.inbound.attachments]
-    state = state.goto(FLOW, "confirm_type", slots)
-    # A command ("登记纠纷") says nothing about the type: only a described dispute suggests one.
-    suggested = dispute_type or (turn.nlu.dispute_type if describe else None)
-    if suggested and suggested in turn.svc.catalog:
-        kind = turn.svc.catalog.get(suggested)
-        return Step(
-            state.with_slots(_suggested=suggested),
-            (turn.say("report.confirm_type", type_name=kind.name, type_description=kind.description),),
-        )
-    return _prompt(turn, state, "dispute_type").before(turn.say("report.start"))
-
-
-def _place_from_location(turn: Turn) -> dict[str, Any]:
-    location = turn.inbound.location
-    if location is None:
-        return {}
-    return {"place": location.describe(), "location": [location.latitude, location.longitude]}
-
-
-def _pick_type(turn: Turn) -> str | None:
+def _read_type(turn: Turn, text: str) -> Reading:
     catalog = turn.svc.catalog
-    number = parsing.parse_number(turn.text, len(catalog.types))
+    number = parsing.parse_number(text, len(catalog.types))
     if number:
-        return catalog.types[number - 1].code
+        return Filled(catalog.types[number - 1].code)
     for kind in catalog.types:
-        if turn.text.strip() in (kind.name, kind.name.removesuffix("纠纷"), kind.code):
-            return kind.code
-    return None
+        if text.strip() in (kind.name, kind.name.removesuffix("纠纷"), kind.code):
+            return Filled(kind.code)
+    return Invalid("report.pick_type_invalid", {"count": len(catalog.types)})
 
 
-_ACT = re.compile(r"帮我|帮忙|帮帮|调解|处理|登记|投诉|反映|管管|解决|求助|上门|来看")
+def _read_description(_turn: Turn, text: str) -> Reading:
+    if len(text.strip()) < MIN_DESCRIPTION:
+        return Invalid("report.description_too_short")
+    return Filled(text.strip()[:MAX_FIELD])
 
 
-def asks_what_to_do(text: str) -> bool:
-    """A question about one's own problem ("拖欠工资怎么办？") that does not ask anyone to act."""
-    return bool(_QUESTION.search(text)) and not _ACT.search(text)
+def _read_place(_turn: Turn, text: str) -> Reading:
+    if len(text.strip()) < 2:
+        return Invalid("report.place_invalid")
+    return Filled(text.strip()[:MAX_FIELD])
 
 
-def _is_digression(turn: Turn) -> bool:
-    return turn.nlu.intent is Intent.ASK_LEGAL and bool(_QUESTION.search(turn.text))
+def _read_occurred(_turn: Turn, text: str) -> Reading:
+    if _UNKNOWN.match(text.strip()):
+        return Filled(None)
+    return Filled(text.strip()[:MAX_SHORT]) if text.strip() else Invalid("report.ask_time")
 
 
-async def on_message(turn: Turn, state: ConversationState) -> Step | None:
-    step = state.step
-    text = turn.text.strip()
+def _read_other_party(_turn: Turn, text: str) -> Reading:
+    if _NOBODY.match(text.strip()):
+        return Filled(None)
+    return Filled(text.strip()[:MAX_SHORT]) if text.strip() else Invalid("report.ask_other_party")
 
-    if turn.inbound.attachments:
-        refs = [*state.slots.get("attachments", []), *(a.ref for a in turn.inbound.attachments)]
-        state = state.with_slots(attachments=refs)
-        if not text and turn.inbound.location is None:
-            return Step(state, (turn.say("report.attachment_saved"),))
 
-    if step in ("place", "occurred", "other_party", "name") and _is_digression(turn):
-        from bot.dialogs.flows import legal  # the FAQ flow also starts reports: import here
+def read_name(_turn: Turn, text: str) -> Reading:
+    text = text.strip()
+    if _ANONYMOUS.match(text):
+        return Filled(None)
+    if parsing.find_phones(text) or re.search(r"\d{5,}", text):
+        return Invalid("report.name_is_number")
+    introduced = extract.name(text)
+    if not introduced and (extract.occurred(text) == text or extract.place(text) == text):
+        return Invalid("report.name_unclear")  # "今年6月", "阳光花园3栋": not what to call them
+    value = introduced or _NAME_NOISE.sub("", text).strip("，,。. ")
+    if not value or len(value) > MAX_NAME:
+        return Invalid("report.name_invalid")
+    return Filled(value)
 
-        replies, _, miss = legal.answer_replies(turn, brief=True)
-        again = _prompt(turn, state, step)
-        return Step(
-            again.state, (*replies, turn.say("faq.back_to_report"), *again.replies), (miss,) if miss else ()
-        )
 
-    if step == "confirm_type":
-        picked = _pick_type(turn)
-        if picked or parsing.is_yes(text):
-            return _advance(turn, state.with_slots(dispute_type=picked or state.slots["_suggested"]))
-        if parsing.is_no(text):
-            return _prompt(turn, state, "dispute_type")
-        kind = turn.svc.catalog.get(state.slots["_suggested"])
-        return Step(
-            state, (turn.say("report.confirm_type", type_name=kind.name, type_description=kind.description),)
-        )
+def read_phone(_turn: Turn, text: str) -> Reading:
+    phone = parsing.parse_phone(text)
+    return Filled(phone) if phone else Invalid("report.phone_invalid")
 
-    if step == "pick_type":
-        picked = _pick_type(turn)
-        if picked is None:
-            return Step(state, (turn.say("report.pick_type_invalid", count=len(turn.svc.catalog.types)),))
-        return _advance(turn, state.with_slots(dispute_type=picked))
 
-    if step == "description":
-        if len(text) < MIN_DESCRIPTION:
-            return Step(state, (turn.say("report.description_too_short"),))
-        return _advance(turn, state.with_slots(description=text[:MAX_FIELD]))
+def _show_type(turn: Turn, value: Any) -> str:
+    return turn.svc.catalog.get(value).name if value else ""
 
-    if step == "place":
-        if turn.inbound.location is not None:
-            return _advance(turn, state.with_slots(**_place_from_location(turn)))
-        if len(text) < 2:
-            return Step(state, (turn.say("report.place_invalid"),))
-        return _advance(turn, state.with_slots(place=text[:MAX_FIELD]))
 
-    if step == "occurred":
-        if not text:
-            return _prompt(turn, state, "occurred")
-        return _advance(turn, state.with_slots(occurred=None if _UNKNOWN.match(text) else text[:100]))
+def _show_or(key: str) -> Any:
+    def show(turn: Turn, value: Any) -> str:
+        return str(value) if value else getattr(turn.svc.replies, key)
 
-    if step == "other_party":
-        if not text:
-            return _prompt(turn, state, "other_party")
-        return _advance(turn, state.with_slots(other_party=None if _SKIP.match(text) else text[:100]))
+    return show
 
-    if step == "name":
-        if _ANONYMOUS.match(text):
-            return _advance(turn, state.with_slots(name=None))
-        if not text or len(text) > MAX_NAME:
-            return Step(state, (turn.say("report.name_invalid"),))
-        return _advance(turn, state.with_slots(name=text))
 
-    if step == "known_phone":
-        typed = parsing.parse_phone(text)
-        if typed:
-            return _advance(turn, state.with_slots(phone=typed))
-        if parsing.is_yes(text):
-            return _advance(turn, state.with_slots(phone=state.slots["_offered_phone"]))
-        return Step(state.at("phone"), (turn.say("report.ask_phone"),))
+def _show_phone(turn: Turn, value: Any) -> str:
+    return parsing.mask_phone(value) if value else turn.svc.replies.text("report.no_phone_label")
 
-    if step == "phone":
-        phone = parsing.parse_phone(text)
-        if phone is None:
-            return Step(state, (turn.say("report.phone_invalid"),))
-        return _advance(turn, state.with_slots(phone=phone))
 
-    if step == "consent":
-        if parsing.is_yes(text):
-            return _advance(turn, state.with_slots(consent=turn.now.isoformat()))
-        if parsing.is_no(text):
-            return Step(state.idle(), (turn.say("report.consent_declined"),))
-        return Step(state, (turn.say("report.consent_unclear"),))
+def _type_offer(turn: Turn, code: str) -> dict[str, Any]:
+    kind = turn.svc.catalog.get(code)
+    return {"type_name": kind.name, "type_description": kind.description}
 
-    if step == "summary":
-        fix = parsing.parse_fix(text)
-        if fix is not None and 1 <= fix <= len(FIELDS):
-            field = FIELDS[fix - 1]
-            slots = {k: v for k, v in state.slots.items() if k != field}
-            fixing = state.goto(FLOW, "summary", {**slots, "_fixing": True})
-            if field == "phone":  # correcting the phone: ask for a new one, don't offer the old
-                return Step(fixing.at("phone"), (turn.say("report.ask_phone"),))
-            return _prompt(turn, fixing, field)
-        if parsing.is_yes(text) or text in ("确认", "提交", "确认提交"):
-            return await _file(turn, state)
-        return Step(state, (turn.say("report.fix_which"),))
 
-    return None
+def _type_list(turn: Turn) -> dict[str, Any]:
+    return {"type_list": "\n".join(f"{n}. {t.name}" for n, t in enumerate(turn.svc.catalog.types, start=1))}
+
+
+def phone_offer_values(_turn: Turn, phone: str) -> dict[str, Any]:
+    return {"phone": parsing.mask_phone(phone)}
+
+
+def known_phone(state: ConversationState) -> str | None:
+    return state.known_phones[-1] if state.known_phones else None
+
+
+# --- moves that lead out of the form -----------------------------------------------------------
+
+
+def only_ask(form_: Form, turn: Turn, state: ConversationState) -> Step:
+    """ "我不是要登记，就是想问问": the report is set aside (resumable) and the question answered
+    (or asked for); the legal flow offers the report back afterwards."""
+    from bot.dialogs.flows import legal
+
+    question = _QUESTION_AFTER_MOVE.sub("", turn.text).strip("，,。.！! ")
+    paused = state.pause()  # (any form: "继续" or the legal flow's offer resumes it)
+    if len(question) >= 6:
+        return legal.answer(turn, paused)
+    return legal.ask_question(turn, paused).before(turn.say("report.only_ask"))
+
+
+_QUESTION_AFTER_MOVE = re.compile(
+    r"^.*?(?:不是要登记|不想登记|不用登记|不要登记|不登记|只是想|就是想|只想|只是|就是)(?:问问|问一下|咨询一下|了解一下|咨询|了解)?"
+)
 
 
 async def _file(turn: Turn, state: ConversationState) -> Step:
@@ -304,23 +185,160 @@ async def _file(turn: Turn, state: ConversationState) -> Step:
         occurred=slots.get("occurred") or turn.svc.replies.unknown,
         other_party=slots.get("other_party"),
         name=slots.get("name"),
-        phone=slots["phone"],
+        phone=slots.get("phone"),
         attachments=tuple(slots.get("attachments", ())),
         location=(float(location[0]), float(location[1])) if location else None,
     )
-    return Step(state.idle(), (turn.say("report.receipt", reference=reference),), (report,))
+    key = "report.receipt" if slots.get("phone") else "report.receipt_no_phone"
+    return Step(state.idle(), (turn.say(key, reference=reference),), (report,))
+
+
+REPORT = Form(
+    flow=FLOW,
+    slots=(
+        Slot(
+            "dispute_type",
+            ask="report.pick_type",
+            ask_values=_type_list,
+            read=_read_type,
+            offer_key="report.confirm_type",
+            offer_values=_type_offer,
+            show=_show_type,
+        ),
+        Slot("description", ask="report.ask_description", read=_read_description),
+        Slot("place", ask="report.ask_place", read=_read_place, extract=extract.place),
+        Slot(
+            "occurred",
+            ask="report.ask_time",
+            read=_read_occurred,
+            extract=extract.occurred,
+            required=False,
+            show=_show_or("unknown"),
+        ),
+        Slot(
+            "other_party",
+            ask="report.ask_other_party",
+            read=_read_other_party,
+            extract=extract.other_party,
+            required=False,
+            show=_show_or("unknown"),
+        ),
+        Slot(
+            "name",
+            ask="report.ask_name",
+            read=read_name,
+            extract=extract.name,
+            required=False,
+            show=_show_or("anonymous"),
+        ),
+        Slot(
+            "phone",
+            ask="report.ask_phone",
+            read=read_phone,
+            required=False,
+            offer=known_phone,
+            offer_key="report.offer_known_phone",
+            offer_values=phone_offer_values,
+            declined_key="report.no_phone_ok",
+            show=_show_phone,
+        ),
+    ),
+    consent_key="report.consent",
+    summary_key="report.summary",
+    submit=_file,
+    side_question=form.answer_aside,
+    only_ask=only_ask,
+    handoff=handoff.during_form,
+    extras=("attachments", "location"),
+)
+
+
+#: An answer this short to a report's question ("去年年底就开始了") is not told as danger: the
+#: danger model's middle tier is not asked about it (an alarm still is).
+SHORT_ANSWER = 15
+
+
+def short_answer(turn: Turn, state: ConversationState) -> bool:
+    slot = REPORT.slot(state.step or "") if state.flow == FLOW else None
+    return slot is not None and slot.name != "description" and len(turn.text.strip()) <= SHORT_ANSWER
+
+
+# --- the flow's entry points -------------------------------------------------------------------
+
+
+async def start(
+    turn: Turn,
+    state: ConversationState,
+    *,
+    dispute_type: str | None = None,
+    describe: bool = True,
+    description: str | None = None,
+) -> Step:
+    """Begin a report. ``describe``: the triggering message may itself be the description (and
+    its place, time, other party are taken from it); ``description``: one given earlier (a
+    question answered from the FAQs first)."""
+    slots: dict[str, Any] = {}
+    told = description or (turn.text if describe and turn.nlu.intent is Intent.REPORT_DISPUTE else None)
+    if told and len(told) >= MIN_DESCRIPTION:
+        slots["description"] = told[:MAX_FIELD]
+    if turn.inbound.location is not None:
+        location = turn.inbound.location
+        slots.update(place=location.describe(), location=[location.latitude, location.longitude])
+    if turn.inbound.attachments:
+        slots["attachments"] = [a.ref for a in turn.inbound.attachments]
+    state = state.goto(FLOW, None, slots)
+    if "description" in slots:
+        state = form.prefill(REPORT, state, slots["description"])
+    # A command ("登记纠纷") says nothing about the type: only a described dispute suggests one.
+    suggested = dispute_type or (turn.nlu.dispute_type if describe else None)
+    if suggested and suggested in turn.svc.catalog:
+        state = state.with_form(hints={"dispute_type": suggested})
+        return form.ask_next(REPORT, turn, state)
+    return form.ask_next(REPORT, turn, state).before(turn.say("report.start"))
+
+
+async def on_message(turn: Turn, state: ConversationState) -> Step | None:
+    if turn.inbound.attachments:
+        refs = [*state.slots.get("attachments", []), *(a.ref for a in turn.inbound.attachments)]
+        state = state.with_slots(attachments=refs)
+        if not turn.text.strip() and turn.inbound.location is None:
+            return Step(state, (turn.say("report.attachment_saved"),))
+    if turn.inbound.location is not None and not turn.text.strip():
+        location = turn.inbound.location
+        place = {"place": location.describe(), "location": [location.latitude, location.longitude]}
+        if state.step == "place":
+            return form.ask_next(REPORT, turn, state.with_slots(**place))
+        return Step(state.with_slots(**place), (turn.say("report.location_saved"),)).then(
+            *form.reprompt(REPORT, turn, state.with_slots(**place)).replies
+        )
+    return await form.step(REPORT, turn, state)
 
 
 async def reprompt(turn: Turn, state: ConversationState) -> Step:
-    """Ask the current question of a resumed report again."""
-    step = state.step or "description"
-    if step in ("confirm_type",):
-        kind = turn.svc.catalog.get(state.slots["_suggested"])
-        return Step(
-            state, (turn.say("report.confirm_type", type_name=kind.name, type_description=kind.description),)
-        )
-    if step == "pick_type":
-        return _prompt(turn, state, "dispute_type")
-    if step in ("known_phone", "consent", "summary"):
-        return _prompt(turn, state, "phone" if step == "known_phone" else step)
-    return _prompt(turn, state, step)
+    """Ask the pending question of a resumed report again."""
+    return form.reprompt(REPORT, turn, state)
+
+
+def summary_text(turn: Turn, slots: dict[str, Any]) -> str:
+    return form.summary_text(REPORT, turn, slots)
+
+
+async def _by_command(turn: Turn, state: ConversationState) -> Step:
+    if state.flow == FLOW:  # already reporting: never throw the answers away
+        return (await reprompt(turn, state)).before(turn.say("report.already_reporting"))
+    return await start(turn, state.idle(), describe=False)
+
+
+async def _by_intent(turn: Turn, state: ConversationState) -> Step:
+    return await start(turn, state)
+
+
+SPEC = FlowSpec(
+    FLOW,
+    on_message=on_message,
+    on_command=_by_command,
+    on_intent=_by_intent,
+    commands=("登记纠纷", "举报纠纷", "我要登记", "登记"),
+    intents=(Intent.REPORT_DISPUTE,),
+    menu=1,
+)

@@ -8,7 +8,8 @@ message with risk "check"
 "不安全 / 救命 / 他还在" or any
  danger-sounding reply           → the alarm path now (emergency numbers, top priority)
 anything else                    → the question once more; after that the message is handled
-                                   as usual and the queued escalation still reaches staff
+                                   as usual (a report set aside resumes with it) and the queued
+                                   escalation still reaches staff
 no answer                        → the queued escalation reaches staff when it falls due
 """
 
@@ -19,6 +20,7 @@ from dataclasses import replace
 
 from bot.dialogs import parsing
 from bot.dialogs.flows import report, urgent
+from bot.dialogs.registry import FlowSpec
 from bot.dialogs.state import ConversationState
 from bot.dialogs.turn import Step, Turn
 from bot.dialogs.work import SafetyCheck, SafetyCheckResolved
@@ -82,4 +84,13 @@ async def on_message(turn: Turn, state: ConversationState) -> Step | None:
         return Step(settled, (turn.say("safety.glad"),), (resolved(turn),))
     if int(state.slots.get("asked", 1)) < 2:
         return Step(state.with_slots(asked=2), (turn.say("safety.ask_again"),))
+    settled = state.idle()
+    if state.slots.get("resumable") and settled.paused is not None:
+        # Asked twice and the resident goes on with the report: it resumes with this message
+        # (the queued request to staff still reaches them).
+        return await report.on_message(turn, settled.resume())
     return None  # handled as any other message; the queued escalation still reaches staff
+
+
+#: Entered by the router on the danger tier ``check``, never by a command or an intent.
+SPEC = FlowSpec(FLOW, on_message=on_message)

@@ -4,14 +4,15 @@ priority, and set the interrupted flow aside so the resident can resume it ("继
 
 from __future__ import annotations
 
-from bot.dialogs.flows import legal, report
+from bot.dialogs import answers
+from bot.dialogs.flows import report
 from bot.dialogs.messages import Outbound
 from bot.dialogs.state import ConversationState
 from bot.dialogs.turn import Step, Turn
 from bot.dialogs.work import Escalation
 
 
-def _alert_key(categories: tuple[str, ...]) -> str:
+def alert_key(categories: tuple[str, ...]) -> str:
     if "self_harm" in categories:
         return "urgent.self_harm"
     # The danger model (or a "not safe" answer) cannot tell self-harm from violence: both numbers.
@@ -29,11 +30,11 @@ def interrupt(turn: Turn, state: ConversationState, *, categories: tuple[str, ..
         categories=categories,
         self_harm="self_harm" in categories,
     )
-    alert = turn.say(_alert_key(categories))
+    alert = turn.say(alert_key(categories))
     replies: tuple[Outbound, ...] = (alert,)
-    if report.asks_what_to_do(turn.text) and legal.confident_answer(turn) is not None:
+    if answers.asks_what_to_do(turn.text) and answers.confident_answer(turn) is not None:
         # "遭受家暴怎么办？怎么申请保护令？": the alarm first, then the answer they asked for.
-        replies += legal.answer_replies(turn, brief=True)[0]
+        replies += answers.answer_replies(turn, brief=True)[0]
     resumable = state.flow == report.FLOW
     state = state.pause() if resumable else state.idle()
     if state.paused is not None and state.paused.flow == report.FLOW:
