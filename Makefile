@@ -72,6 +72,10 @@ eval-nlu: model ## Score the NLU on the dev sets and the public questions (never
 eval-moves: model ## Score the report conversation's repair moves and extractors on the dev set (never the sealed set)
 	$(BOT) dialog eval tests/data/moves_dev.jsonl
 
+.PHONY: faq-reranker
+faq-reranker: model ## Retrain the FAQ second stage on the dev set and calibrate it on the holdout set
+	$(VENV)/bin/python scripts/train_faq_reranker.py
+
 .PHONY: compare-nlu
 compare-nlu: install ## Train every candidate pipeline and score it on the dev sets (slow; DIET trains for long)
 	$(VENV)/bin/python -m benchmarks.compare_nlu
@@ -79,6 +83,10 @@ compare-nlu: install ## Train every candidate pipeline and score it on the dev s
 .PHONY: bench-nlu
 bench-nlu: model ## NLU parse latency and throughput through the bot's client
 	$(VENV)/bin/python -m benchmarks.bench_nlu
+
+.PHONY: bench-faq
+bench-faq: install ## FAQ search p50/p99 and memory with the published FAQs and with 1,000
+	$(VENV)/bin/python -m benchmarks.bench_faq
 
 .PHONY: bench-dialog
 bench-dialog: model ## Turns/s and turn latency with concurrent residents, SQLite and PostgreSQL

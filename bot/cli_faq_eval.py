@@ -12,6 +12,7 @@ import typer
 from bot.faq.evaluate import EvalFileError, Outcome, Question, answer, format_report, read_questions, score
 from bot.faq.files import FaqFileError, load_directory
 from bot.faq.index import FaqIndex
+from bot.faq.rerank import Reranker
 from bot.logs import configure_logging
 from bot.nlu.normalize import normalize
 from bot.nlu.runtime import nlu_runtime
@@ -59,6 +60,12 @@ def eval_command(
     threshold: Annotated[
         float | None, typer.Option(help="Score below which the bot is not sure (default BOT_FAQ_THRESHOLD)")
     ] = None,
+    rerank: Annotated[
+        bool,
+        typer.Option(
+            "--rerank/--no-rerank", help="Judge the candidates with the second stage (bot/faq/reranker.json)"
+        ),
+    ] = True,
     mistakes: Annotated[
         bool, typer.Option("--mistakes", help="List every question not answered right")
     ] = False,
@@ -77,11 +84,14 @@ def eval_command(
     configure_logging(settings.log_level)
     try:
         faqs = load_directory(faq_dir or settings.knowledge_dir / "faq")
-        index = FaqIndex(
-            faqs,
-            make_tokenizer(settings.nlu_project_dir / "jieba_dict"),
-            threshold=settings.faq_threshold if threshold is None else threshold,
-        )
+        tokenizer = make_tokenizer(settings.nlu_project_dir / "jieba_dict")
+        first_stage = settings.faq_threshold if threshold is None else threshold
+        if rerank:
+            index = FaqIndex(faqs, tokenizer, threshold=first_stage)
+            if threshold is not None and isinstance(index.reranker, Reranker):
+                index.threshold = threshold  # a probability, with the second stage
+        else:
+            index = FaqIndex(faqs, tokenizer, threshold=first_stage, reranker=None)
         questions = read_questions(file, {f.id for f in faqs})
     except (FaqFileError, EvalFileError) as exc:
         typer.echo(f"error: {exc}", err=True)

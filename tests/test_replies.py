@@ -16,7 +16,7 @@ CODE = [p for p in (PROJECT_ROOT / "bot").rglob("*.py")]
 KNOWN = {
     "centre", "hotline", "duty_hours", "address", "response_days", "retention", "limit", "type_name",
     "type_description", "type_list", "count", "phone", "fields", "reference", "items", "step", "meaning",
-    "next", "answer", "basis", "case_no", "note", "department", "text", "label", "value",
+    "next", "answer", "basis", "case_no", "note", "department", "text", "label", "value", "where",
 }  # fmt: skip
 
 

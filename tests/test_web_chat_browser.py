@@ -194,7 +194,7 @@ async def test_quick_replies_lead_to_a_legal_answer(laptop: Page) -> None:
     replies = await type_message(page, "邻居家的狗把我咬了谁来赔")
     assert "依据：" in replies[-1]
     # The options are those of the last reply: the offer to register.
-    assert await option_labels(page) == ["需要", "不用了"]
+    assert await option_labels(page) == ["需要", "不用了", "有用", "没用"]
 
 
 async def test_empty_input_sends_nothing(laptop: Page) -> None:

@@ -4,20 +4,25 @@ the answer given with an alarm or a safety question."""
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from bot.dialogs.messages import Outbound
 from bot.dialogs.turn import Turn
 from bot.dialogs.work import FaqMiss
 from bot.faq.model import Faq
 
-#: How far above the threshold an FAQ must score to answer a message the NLU did not see as a
-#: legal question (out of scope, or unsure).
-CONFIDENT_MARGIN = 1.3
+
+class Answered(NamedTuple):
+    replies: tuple[Outbound, ...]
+    #: The answering FAQ's dispute type (or the NLU's), None when not sure.
+    dispute_type: str | None
+    #: When not sure: the question for the volunteers' queue.
+    miss: FaqMiss | None
+    #: The FAQ that answered (its id), for "没用" feedback.
+    faq_id: str | None = None
 
 
-def answer_replies(
-    turn: Turn, *, brief: bool = False
-) -> tuple[tuple[Outbound, ...], str | None, FaqMiss | None]:
+def answer_replies(turn: Turn, *, brief: bool = False) -> Answered:
     """The answer to the turn's question, the FAQ's dispute type, and a miss when not sure.
 
     ``brief``: the answer is given in passing (inside a report, after an alarm), so it offers
@@ -27,19 +32,26 @@ def answer_replies(
     faq = result.best
     if faq is None:
         miss = FaqMiss(turn.text, turn.nlu.dispute_type, tuple(c.faq.id for c in result.candidates))
-        return (turn.say("faq.not_sure_in_report" if brief else "faq.not_sure"),), None, miss
+        if brief:
+            return Answered((turn.say("faq.not_sure_in_report"),), None, miss)
+        return Answered((turn.say("faq.not_sure", where=where_to_call(turn)),), None, miss)
     key = "faq.brief" if brief else "faq.answer"
     reply = turn.say(key, answer=faq.answer, basis=faq.basis_text() or "—")
-    return (reply,), faq.dispute_type or turn.nlu.dispute_type, None
+    return Answered((reply,), faq.dispute_type or turn.nlu.dispute_type, None, faq.id)
+
+
+def where_to_call(turn: Turn, dispute_type: str | None = None) -> str:
+    """The numbers for this kind of question (``dispute_type``, else the NLU's): the type's own
+    hotline (12333 for labour…), and the centre's."""
+    centre = turn.svc.replies.centre.hotline
+    code = dispute_type or turn.nlu.dispute_type
+    kind = turn.svc.catalog.get(code) if code and code in turn.svc.catalog else None
+    return f"{kind.hotline}或{centre}" if kind and kind.hotline else centre
 
 
 def confident_answer(turn: Turn) -> Faq | None:
     """An FAQ that clearly answers the message, even when the NLU did not call it a legal question."""
-    result = turn.svc.faqs.index().search(turn.text, dispute_type=turn.nlu.dispute_type)
-    best = result.candidates[0] if result.candidates else None
-    if result.best is None or best is None or best.score < result.threshold * CONFIDENT_MARGIN:
-        return None
-    return best.faq
+    return turn.svc.faqs.index().search(turn.text, dispute_type=turn.nlu.dispute_type).confident
 
 
 # A question asked about one's own problem, and words that ask someone to act.

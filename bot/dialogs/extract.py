@@ -119,6 +119,20 @@ def other_party(text: str) -> str | None:
     return min(found)[1]
 
 
+# --- money ------------------------------------------------------------------------------------
+
+_AMOUNT = re.compile(
+    rf"(?:[0-9]+(?:\.[0-9]+)?|[{_NUM}千万亿]+)(?:多|余|来)?\s*(?:万|千|百)?(?:多|余)?\s*(?:元|块钱|块|万元|万块)"
+    rf"|(?:[0-9]+(?:\.[0-9]+)?|[{_NUM}]+)(?:多|余)?\s*万(?![一-龥]{{0,1}}[人户家里])"
+)
+
+
+def amount(text: str) -> str | None:
+    """The sum a dispute is about ("欠了我三万多块", "工资8000元"): the first one told."""
+    match = _AMOUNT.search(text)
+    return match.group(0).strip() if match else None
+
+
 # --- the resident's name -----------------------------------------------------------------------
 
 _SURNAMES = (

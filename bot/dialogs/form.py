@@ -74,6 +74,8 @@ class Slot:
     declined_key: str | None = None
     #: The value as the summary shows it.
     show: Callable[[Turn, Any], str] = lambda _turn, value: "" if value is None else str(value)
+    #: False: never asked, only taken from what the resident says (shown, and correctable).
+    asked: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,7 @@ class Form:
 
     def next_missing(self, state: ConversationState) -> str:
         for slot in self.slots:
-            if slot.name not in state.slots:
+            if slot.asked and slot.name not in state.slots:
                 return slot.name
         return CONSENT if not state.slots.get(CONSENT) else SUMMARY
 
@@ -141,7 +143,7 @@ def reprompt(form: Form, turn: Turn, state: ConversationState) -> Step:
 def answer_aside(form: Form, turn: Turn, state: ConversationState) -> Step:
     """A side question: answered in brief from the FAQs, then the pending question again (the
     form is not left)."""
-    replies, _, miss = answer_replies(turn, brief=True)
+    replies, _, miss, _ = answer_replies(turn, brief=True)
     again = reprompt(form, turn, state)
     return Step(
         again.state, (*replies, turn.say("faq.back_to_report"), *again.replies), (miss,) if miss else ()

@@ -50,6 +50,7 @@ SLOT_WORDS: dict[str, str] = {
     "other_party": r"对方|对象|当事人|被投诉人|那个人",
     "name": r"名字|姓名|称呼|我姓|我叫|叫我",
     "phone": r"电话|手机|号码|联系方式|手机号|座机",
+    "amount": r"金额|钱数|数额|多少钱",
 }
 _SLOT_WORD = {slot: re.compile(words) for slot, words in SLOT_WORDS.items()}
 

@@ -102,6 +102,8 @@ class FaqMiss:
     text: str
     dispute_type: str | None
     candidates: tuple[str, ...] = field(default_factory=tuple)
+    #: The FAQ the bot answered with, when the resident said it did not help ("没用").
+    answered_with: str | None = None
 
 
 Work = (

@@ -40,6 +40,7 @@ from pathlib import Path
 import yaml
 
 from bot.faq.model import Faq
+from bot.faq.rerank import WEIGHTS_FILE, Reranker
 from bot.nlu.normalize import normalize_text
 from bot.nlu.segment import Tokenizer
 from bot.settings import PROJECT_ROOT
@@ -59,6 +60,13 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 _PAIR, _CHAR = "#", "@"
 
 SYNONYMS_FILE = PROJECT_ROOT / "knowledge" / "faq_synonyms.yml"
+#: How many first-stage candidates the second stage judges.
+RERANK_POOL = 5
+#: How far above the threshold the first-stage score, or the second stage's probability, must be
+#: for an FAQ to answer a message the NLU did not call a legal question.
+CONFIDENT_MARGIN = 1.3
+CONFIDENT_PROBABILITY = 0.85
+_SHIPPED = object()
 
 
 class Synonyms:
@@ -84,6 +92,11 @@ class Synonyms:
 
 
 @lru_cache(maxsize=1)
+def shipped_reranker() -> Reranker | None:
+    return Reranker.load() if WEIGHTS_FILE.exists() else None
+
+
+@lru_cache(maxsize=1)
 def project_synonyms() -> Synonyms:
     return Synonyms.load(SYNONYMS_FILE)
 
@@ -94,6 +107,11 @@ class Candidate:
     score: float
     #: Distinct words (not character pairs or characters) the question shares with the FAQ.
     shared_words: int
+    #: What the second stage reads (``bot/faq/rerank.py``): relations between the question and
+    #: this FAQ that mean the same for any FAQ, including ones volunteers add later.
+    features: tuple[float, ...] = ()
+    #: The second stage's probability that this FAQ answers the question (None: no second stage).
+    confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +125,23 @@ class SearchResult:
         if not self.candidates:
             return None
         top = self.candidates[0]
-        if top.score >= self.threshold and top.shared_words >= MIN_SHARED_WORDS:
-            return top.faq
-        return None
+        if top.shared_words < MIN_SHARED_WORDS:
+            return None
+        if top.confidence is not None:
+            return top.faq if top.confidence >= self.threshold else None
+        return top.faq if top.score >= self.threshold else None
+
+    @property
+    def confident(self) -> Faq | None:
+        """An FAQ that clearly answers, enough to answer a message the NLU did not see as a legal
+        question (out of scope, or unsure)."""
+        best = self.best
+        top = self.candidates[0] if self.candidates else None
+        if best is None or top is None:
+            return None
+        if top.confidence is not None:
+            return best if top.confidence >= min(CONFIDENT_PROBABILITY, self.threshold + 0.2) else None
+        return best if top.score >= self.threshold * CONFIDENT_MARGIN else None
 
 
 def _weight(term: str) -> float:
@@ -144,10 +176,22 @@ class FaqIndex:
     SCALE = 3.5 / 6.5
 
     def __init__(
-        self, faqs: list[Faq], tokenizer: Tokenizer, *, threshold: float, synonyms: Synonyms | None = None
+        self,
+        faqs: list[Faq],
+        tokenizer: Tokenizer,
+        *,
+        threshold: float,
+        synonyms: Synonyms | None = None,
+        reranker: Reranker | object | None = _SHIPPED,
     ) -> None:
+        """``threshold``: the first stage's score to answer at, used without a second stage;
+        ``reranker``: the second stage (default: the shipped one, ``bot/faq/reranker.json``;
+        None: the first stage alone)."""
         self.faqs = list(faqs)
-        self.threshold = threshold
+        self.reranker = shipped_reranker() if reranker is _SHIPPED else reranker
+        if self.reranker is not None and not isinstance(self.reranker, Reranker):
+            raise TypeError("reranker must be a Reranker or None")
+        self.threshold = self.reranker.threshold if isinstance(self.reranker, Reranker) else threshold
         self._tokenizer = tokenizer
         self._synonyms = synonyms or project_synonyms()
         docs: list[dict[str, float]] = []
@@ -165,6 +209,11 @@ class FaqIndex:
                 self._owner.append(i)
             docs.append(tf)
         self._words = [frozenset(t for t in doc if _is_word(t)) for doc in docs]
+        #: The words of each answer: a question told in a resident's own words often uses the
+        #: answer's words (欠条, 仲裁, 押金) rather than the FAQ's phrasings.
+        self._answer_words = [
+            frozenset(t for t in self.terms(faq.answer) if _is_word(t)) for faq in self.faqs
+        ]
         lengths = [sum(doc.values()) for doc in docs]
         average = sum(lengths) / len(docs) if docs else 1.0
         self._saturation = [self.K1 * (1 - self.B + self.B * length / average) for length in lengths]
@@ -213,11 +262,63 @@ class FaqIndex:
         for p, owner in enumerate(self._owner):
             coverage[owner] = max(coverage[owner], shared[p] / self._phrasing_mass[p])
         words = {t for t in present if _is_word(t)}
-        ranked = []
+        scores = []
         for i, faq in enumerate(self.faqs):
             score = bm25[i] / scale + self.PHRASING_WEIGHT * coverage[i]
             if dispute_type and faq.dispute_type == dispute_type:
                 score *= self.TYPE_BOOST
-            ranked.append(Candidate(faq, round(score * self.SCALE, 3), len(words & self._words[i])))
-        ranked.sort(key=lambda c: c.score, reverse=True)
+            scores.append((round(score * self.SCALE, 3), i))
+        scores.sort(reverse=True)
+        pool = scores[: max(limit, RERANK_POOL)]
+        ranked = [
+            Candidate(
+                self.faqs[i],
+                score,
+                len(words & self._words[i]),
+                self._features(i, rank, score, pool, words, bm25[i] / scale, coverage[i], dispute_type),
+            )
+            for rank, (score, i) in enumerate(pool)
+        ]
+        if isinstance(self.reranker, Reranker):
+            ranked = self.reranker.rerank(ranked)
         return SearchResult(tuple(ranked[:limit]), self.threshold)
+
+    def _features(
+        self,
+        i: int,
+        rank: int,
+        score: float,
+        pool: list[tuple[float, int]],
+        words: set[str],
+        bm25: float,
+        coverage: float,
+        dispute_type: str | None,
+    ) -> tuple[float, ...]:
+        """Relations between the question and FAQ ``i`` that mean the same for every FAQ."""
+        top = pool[0][0]
+        following = pool[rank + 1][0] if rank + 1 < len(pool) else 0.0
+        known = self._words[i]
+        rarest = max(self._idf.values(), default=1.0)
+        weight = {w: self._idf.get(w, rarest) for w in words}
+        total = sum(weight.values()) or 1.0
+        unexplained = [weight[w] for w in words if w not in known]
+        answer = self._answer_words[i]
+        in_answer = sum(weight[w] for w in words if w in answer) / total
+        anywhere = sum(weight[w] for w in words if w in answer or w in known) / total
+        faq_type = self.faqs[i].dispute_type
+        return (
+            score,
+            score - following,
+            top - score,
+            float(rank),
+            float(len(words & known)),
+            coverage,
+            bm25,
+            1.0 if dispute_type and faq_type == dispute_type else 0.0,
+            1.0 if dispute_type and faq_type and faq_type != dispute_type else 0.0,
+            1.0 - sum(unexplained) / total,
+            max(unexplained, default=0.0) / rarest,
+            math.log1p(len(words)),
+            in_answer,
+            anywhere,
+        )

@@ -25,6 +25,21 @@ REPEALED = {
     "中华人民共和国环境噪声污染防治法": "2022年6月5日被噪声污染防治法取代",
 }
 
+#: Laws revised after the statute texts were collected, with renumbered articles: the index marks
+#: them ``renumbered`` (citations need review; cite no article number) as long as the texts still
+#: hold the version named here. The texts' own ``note`` flags some too; a newer text lifts the flag.
+#: law -> (version_date of the text we have, why)
+REVISED_AFTER_TEXTS = {
+    "中华人民共和国仲裁法": (
+        "2017-09-01",
+        "法规库为2017年文本；修订后的仲裁法2025年9月12日通过、2026年3月1日施行，条文重新编号",
+    ),
+    "中华人民共和国治安管理处罚法": (
+        "2012-10-26",
+        "法规库为2012年文本；修订后的治安管理处罚法2026年1月1日施行，条文重新编号",
+    ),
+}
+
 
 def chinese_number(text: str) -> int:
     """一千零八十四 -> 1084, 十七 -> 17."""
@@ -113,7 +128,10 @@ class StatuteIndex:
         if statute.status == "repealed":
             return f"《{_short(statute.law)}》已失效（{statute.note}），不能引用"
         if statute.status == "renumbered":
-            return f"《{_short(statute.law)}》已修订、条文序号已变，请不要引用具体条号（{statute.note}）"
+            return (
+                f"《{_short(statute.law)}》在法规库文本之后已修订、条文序号已变（{statute.note}）："
+                "引用需复核，请不要引用具体条号，只描述规则，或改引其他现行法律"
+            )
         number = article_number(article.strip())
         if number is None:
             if article.strip() in statute.extra_articles:

@@ -117,6 +117,18 @@ class FaqDetail:
 class TryResult:
     published: SearchResult  # what residents get now
     draft: SearchResult  # with every FAQ's latest version (drafts and those in review too)
+    #: The dispute type the search was boosted with (the NLU's, as for a resident, or the one chosen).
+    dispute_type: str | None = None
+    #: The published answer without that type: shown when the type changed the answer.
+    untyped: SearchResult | None = None
+
+    @property
+    def type_changed_answer(self) -> bool:
+        if self.untyped is None or self.dispute_type is None:
+            return False
+        before = self.untyped.best.id if self.untyped.best else None
+        after = self.published.best.id if self.published.best else None
+        return before != after
 
 
 def _view(version: FaqVersion) -> VersionView:
@@ -245,6 +257,8 @@ class Library:
         return TryResult(
             live_index.search(text, dispute_type=dispute_type),
             draft_index.search(text, dispute_type=dispute_type),
+            dispute_type,
+            live_index.search(text) if dispute_type else None,
         )
 
     # --- writing ---

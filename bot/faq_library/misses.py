@@ -14,7 +14,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -51,6 +51,8 @@ class MissGroup:
     first_at: datetime
     last_at: datetime
     candidates: list[str]  # ids of the FAQs the bot nearly answered with, most frequent first
+    #: FAQs the bot answered with and the resident said "没用" to (wrong answers), most frequent first
+    answered_with: list[str] = field(default_factory=list)
 
 
 class Likeness:
@@ -173,6 +175,9 @@ def _group(members: list[FaqMiss]) -> MissGroup:
         first_at=members[-1].created_at,
         last_at=members[0].created_at,
         candidates=[slug for slug, _ in candidates.most_common(3)],
+        answered_with=[
+            slug for slug, _ in Counter(m.answered_with for m in members if m.answered_with).most_common(3)
+        ],
     )
 
 

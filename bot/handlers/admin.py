@@ -177,14 +177,21 @@ def _try_context(
         "tried": tried,
         "this_slug": slug,
         "dispute_types": _types(request),
+        "type_names": _type_names(request),
     }
 
 
 async def _try(request: Request, ask: str, ask_type: str) -> TryResult | None:
+    """试问 is the live bot: the question is normalised and classified by the same NLU, and the
+    FAQs searched with the same type, threshold and index as a resident's question (a volunteer
+    may still pick the type by hand)."""
     ask = ask.strip()[:MAX_ASK_CHARS]
     if not ask:
         return None
     known = ask_type if ask_type in _type_names(request) else None
+    if known is None:
+        nlu = await request.app.state.runtime.nlu.classifier.classify(ask)
+        return await _library(request).try_question(nlu.text, dispute_type=nlu.dispute_type)
     return await _library(request).try_question(ask, dispute_type=known)
 
 

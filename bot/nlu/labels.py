@@ -36,6 +36,8 @@ class DisputeType:
     code: str
     name: str
     description: str
+    #: Where a resident with this kind of question can call besides the centre (None: the centre).
+    hotline: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +51,12 @@ class DisputeCatalog:
         path = knowledge_dir / "dispute_types.yml"
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         types = tuple(
-            DisputeType(code=str(item["code"]), name=str(item["name"]), description=str(item["description"]))
+            DisputeType(
+                code=str(item["code"]),
+                name=str(item["name"]),
+                description=str(item["description"]),
+                hotline=str(item["hotline"]) if item.get("hotline") else None,
+            )
             for item in raw["dispute_types"]
         )
         codes = [t.code for t in types]

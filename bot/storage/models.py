@@ -151,6 +151,8 @@ class FaqMiss(Base):
     text: Mapped[str] = mapped_column(Text)
     dispute_type: Mapped[str | None] = mapped_column(String(32))
     candidates: Mapped[list[Any]] = mapped_column(default=list)
+    #: The FAQ the bot answered with when the resident said "没用" (None: the bot was not sure).
+    answered_with: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: A volunteer set it aside (with the reason), or wrote an FAQ from it (its slug).
     dismissed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -176,7 +176,10 @@ class SqlTurn:
             case FaqMiss():
                 session.add(
                     models.FaqMiss(
-                        text=work.text, dispute_type=work.dispute_type, candidates=list(work.candidates)
+                        text=work.text,
+                        dispute_type=work.dispute_type,
+                        candidates=list(work.candidates),
+                        answered_with=work.answered_with,
                     )
                 )
 

@@ -94,7 +94,9 @@ def write_set(path: Path, lines: list[dict[str, object]]) -> Path:
 
 def test_counts_and_rates_of_a_small_set(faq_dir: Path, tmp_path: Path) -> None:
     dataset = write_set(tmp_path / "set.jsonl", LINES)
-    code, output = run_eval(str(dataset), "--faq-dir", str(faq_dir), "--no-nlu", "--threshold", "2", "--json")
+    code, output = run_eval(
+        str(dataset), "--faq-dir", str(faq_dir), "--no-nlu", "--no-rerank", "--threshold", "2", "--json"
+    )
     assert code == 0, output
     report = json.loads(output)
     assert (report["questions"], report["answerable"], report["unanswerable"]) == (6, 4, 2)
@@ -118,7 +120,7 @@ def test_counts_and_rates_of_a_small_set(faq_dir: Path, tmp_path: Path) -> None:
 def test_the_text_report_says_the_same(faq_dir: Path, tmp_path: Path) -> None:
     dataset = write_set(tmp_path / "set.jsonl", LINES)
     code, output = run_eval(
-        str(dataset), "--faq-dir", str(faq_dir), "--no-nlu", "--threshold", "2", "--mistakes"
+        str(dataset), "--faq-dir", str(faq_dir), "--no-nlu", "--no-rerank", "--threshold", "2", "--mistakes"
     )
     assert code == 0, output
     assert "top-1 accuracy:       50.0%" in output
@@ -160,9 +162,10 @@ def test_synonyms_are_rewritten_once_longest_first() -> None:
 
 
 # --- the quality gate: the dev set scored as the bot answers (with the NLU's dispute type) ---
-# Measured when retrieval was tuned: top-1 84.5%, top-3 97.7%, wrong 5.2% and not sure 10.3% of
-# answerable questions, false answers 33.0% of unanswerable ones. The bounds leave a few
-# questions of room for harmless changes, not for a real step back.
+# Measured with 201 FAQs and the second stage (trained on this set, so in-sample: the holdout
+# and sealed figures are in docs/faq-console.md): top-1 80.1%, top-3 96.4%, wrong 7.1% and not
+# sure 12.8% of answerable questions, false answers 10.0% of unanswerable ones. The bounds leave
+# a few questions of room for harmless changes, not for a real step back.
 
 
 @pytest.mark.rasa
@@ -175,17 +178,17 @@ async def test_dev_set_quality_gate(classifier: Classifier, tokenizer: Tokenizer
         outcomes.append(answer(index, question, text=c.text, dispute_type=c.dispute_type))
     report = score(outcomes, {f.id: f.dispute_type for f in faqs}, threshold=index.threshold, nlu=True)
     a = report.answerable
-    assert report.unanswerable >= 100 and a.questions >= 170
-    assert a.right / a.questions >= 0.82
+    assert report.unanswerable >= 85 and a.questions >= 190
+    assert a.right / a.questions >= 0.78
     assert a.in_top3 / a.questions >= 0.95
     assert a.wrong < a.not_sure
-    assert report.false_answer_rate <= 0.36
+    assert report.false_answer_rate <= 0.15
     assert report.wrong_answers < report.not_sure
 
 
 def test_dev_set_ranking_without_the_nlu(tokenizer: Tokenizer, settings: Settings) -> None:
     """Fast and without Rasa: the right FAQ ranks first (threshold aside) for most questions.
-    Measured: first 89.1%, among the three 96.0%."""
+    Measured: first 87.8%, among the three 95.9%."""
     faqs = load_directory(settings.knowledge_dir / "faq")
     index = FaqIndex(faqs, tokenizer, threshold=settings.faq_threshold)
     answerable = [q for q in read_questions(DEV_SET, {f.id for f in faqs}) if q.faq_id]

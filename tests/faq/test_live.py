@@ -104,12 +104,12 @@ async def test_the_first_start_publishes_all_seed_faqs_once(
     made: async_sessionmaker[AsyncSession] = sessions(engine)
     live = LiveFaqs(made, tokenizer, threshold=fresh_settings.faq_threshold)
     seeds = load_directory(fresh_settings.knowledge_dir / "faq")
-    assert len(seeds) == 87
+    assert len(seeds) >= 80
 
-    assert await live.seed_if_empty(fresh_settings.knowledge_dir / "faq") == 87
+    assert await live.seed_if_empty(fresh_settings.knowledge_dir / "faq") == len(seeds)
     assert {f.id: f for f in live.index().faqs} == {f.id: f for f in seeds}  # reviewed dates too
     assert await live.seed_if_empty(fresh_settings.knowledge_dir / "faq") == 0
     async with made() as session:
-        assert await session.scalar(select(func.count()).select_from(FaqEntry)) == 87
+        assert await session.scalar(select(func.count()).select_from(FaqEntry)) == len(seeds)
     best = live.index().search("公司拖欠我三个月工资不给怎么办").best
     assert best is not None and best.dispute_type == "labor"

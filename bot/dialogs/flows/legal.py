@@ -13,12 +13,15 @@ stateDiagram-v2
 
 from __future__ import annotations
 
+import re
+
 from bot.dialogs import parsing
-from bot.dialogs.answers import answer_replies
+from bot.dialogs.answers import answer_replies, where_to_call
 from bot.dialogs.flows import report
 from bot.dialogs.registry import FlowSpec
 from bot.dialogs.state import ConversationState
 from bot.dialogs.turn import Step, Turn
+from bot.dialogs.work import FaqMiss
 from bot.nlu.labels import Intent
 
 FLOW = "legal"
@@ -31,11 +34,30 @@ def ask_question(turn: Turn, state: ConversationState) -> Step:
 def answer(turn: Turn, state: ConversationState, *, description: str | None = None) -> Step:
     """Answer; ``description``: the message described the resident's own problem, and becomes
     the report's description if they accept the offer to register."""
-    replies, dispute_type, miss = answer_replies(turn)
+    replies, dispute_type, miss, faq_id = answer_replies(turn)
     if miss:
         return Step(state.idle(), replies, (miss,))
-    slots = {"dispute_type": dispute_type, "description": description}
+    slots = {"dispute_type": dispute_type, "description": description, "question": turn.text, "faq": faq_id}
     return Step(state.goto(FLOW, "offer", slots), replies)
+
+
+_HELPFUL = re.compile(r"^(有用|有帮助|很有用|挺有用|明白了|懂了|清楚了|谢谢)[!。.~]*$")
+_NOT_HELPFUL = re.compile(
+    r"^(没用|没有用|没帮助|没有帮助|不对|答非所问|不是这个意思|不是我问的|看不懂)[!。.~]*$"
+)
+
+
+def _not_helpful(turn: Turn, state: ConversationState) -> Step:
+    """ "没用": the question goes to the volunteers' queue with the FAQ it got, so they see wrong
+    answers too; the resident gets the numbers and the ways on."""
+    slots = state.slots
+    miss = FaqMiss(
+        text=str(slots.get("question") or ""),
+        dispute_type=slots.get("dispute_type"),
+        answered_with=slots.get("faq"),
+    )
+    where = where_to_call(turn, slots.get("dispute_type"))
+    return Step(state.idle(), (turn.say("faq.not_helpful", where=where),), (miss,))
 
 
 async def on_message(turn: Turn, state: ConversationState) -> Step | None:
@@ -57,6 +79,10 @@ async def on_message(turn: Turn, state: ConversationState) -> Step | None:
             )
         if parsing.is_no(turn.text):
             return Step(state.idle(), (turn.say("faq.declined"),))
+        if _NOT_HELPFUL.match(turn.text.strip()) and state.slots.get("question"):
+            return _not_helpful(turn, state)
+        if _HELPFUL.match(turn.text.strip()):
+            return Step(state, (turn.say("faq.thanks_feedback"),))
     return None  # something else: the router treats it as a new request
 
 

@@ -27,6 +27,7 @@ for advice, or stop (``bot/dialogs/moves.py``).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from bot.dialogs import extract, form, parsing
@@ -114,6 +115,12 @@ def read_name(_turn: Turn, text: str) -> Reading:
     return Filled(value)
 
 
+def _read_amount(_turn: Turn, text: str) -> Reading:
+    if _NOBODY.match(text.strip()):
+        return Filled(None)
+    return Filled(extract.amount(text) or text.strip()[:MAX_SHORT])
+
+
 def read_phone(_turn: Turn, text: str) -> Reading:
     phone = parsing.parse_phone(text)
     return Filled(phone) if phone else Invalid("report.phone_invalid")
@@ -128,6 +135,10 @@ def _show_or(key: str) -> Any:
         return str(value) if value else getattr(turn.svc.replies, key)
 
     return show
+
+
+def _show_amount(turn: Turn, value: Any) -> str:
+    return str(value) if value else turn.svc.replies.text("report.no_amount_label")
 
 
 def _show_phone(turn: Turn, value: Any) -> str:
@@ -171,6 +182,13 @@ _QUESTION_AFTER_MOVE = re.compile(
 )
 
 
+def _with_amount(description: str, amount: str | None, turn: Turn) -> str:
+    """The case system has no field for the sum: it goes with the description."""
+    if not amount or amount in description:
+        return description
+    return f"{description}（{turn.svc.replies.labels['amount']}：{amount}）"
+
+
 async def _file(turn: Turn, state: ConversationState) -> Step:
     slots = state.slots
     reference = await turn.desk.allocate_reference()
@@ -180,7 +198,7 @@ async def _file(turn: Turn, state: ConversationState) -> Step:
         channel=turn.inbound.channel,
         user_id=turn.inbound.user_id,
         dispute_type=slots["dispute_type"],
-        description=slots["description"],
+        description=_with_amount(slots["description"], slots.get("amount"), turn),
         place=slots["place"],
         occurred=slots.get("occurred") or turn.svc.replies.unknown,
         other_party=slots.get("other_party"),
@@ -241,6 +259,16 @@ REPORT = Form(
             offer_values=phone_offer_values,
             declined_key="report.no_phone_ok",
             show=_show_phone,
+        ),
+        # Never asked: the sum the resident mentions ("欠了我三万多"), shown for staff and correctable.
+        Slot(
+            "amount",
+            ask="report.ask_amount",
+            read=_read_amount,
+            extract=extract.amount,
+            required=False,
+            show=_show_amount,
+            asked=False,
         ),
     ),
     consent_key="report.consent",
@@ -303,6 +331,13 @@ async def on_message(turn: Turn, state: ConversationState) -> Step | None:
         state = state.with_slots(attachments=refs)
         if not turn.text.strip() and turn.inbound.location is None:
             return Step(state, (turn.say("report.attachment_saved"),))
+    if parsing.find_references(turn.text):
+        # "TJ20261105-0031 到哪一步了": a case already reported; answered, and the report goes on.
+        from bot.dialogs.flows import progress
+
+        looked_up = await progress.start(turn, state)
+        kept = replace(state, lookups=looked_up.state.lookups)
+        return Step(kept, looked_up.replies).then(*form.reprompt(REPORT, turn, kept).replies)
     if turn.inbound.location is not None and not turn.text.strip():
         location = turn.inbound.location
         place = {"place": location.describe(), "location": [location.latitude, location.longitude]}
