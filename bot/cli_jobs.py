@@ -21,7 +21,9 @@ jobs_app = typer.Typer(help="Background jobs: outbox, notifications, progress sy
 
 @jobs_app.command("once")
 def once(
-    only: Annotated[str | None, typer.Option(help="outbox, notifications, sync or handoffs")] = None,
+    only: Annotated[
+        str | None, typer.Option(help="outbox, notifications, sync, handoffs or retention")
+    ] = None,
 ) -> None:
     """Run each job once and print what it did."""
     settings = Settings()
@@ -41,6 +43,9 @@ def once(
                     done["sync"] = vars(await jobs.sync.sync_once())
                 if only in (None, "notifications"):
                     done["notifications"] = vars(await jobs.dispatcher.dispatch_once())
+                if only in (None, "retention"):
+                    purged = await jobs.retention.purge_once()
+                    done["retention"] = {f: getattr(purged, f) for f in purged.__slots__}
                 return done
         finally:
             await database.dispose()

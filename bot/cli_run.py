@@ -12,7 +12,7 @@ import uvicorn
 
 from bot.app import create_app
 from bot.logs import configure_logging
-from bot.settings import Settings
+from bot.settings import Environment, Settings
 from bot.wiring import Runtime
 
 
@@ -29,6 +29,8 @@ def _demo_account(settings: Settings) -> str:
         remembered.write_text(created[1], encoding="utf-8")
         os.chmod(remembered, stat.S_IRUSR | stat.S_IWUSR)
     if remembered.exists():
+        if settings.env is Environment.PRODUCTION:  # stdout ends up in logs: say where, not what
+            return f"demo (password in {remembered}, readable by this user only)"
         return f"demo / {remembered.read_text(encoding='utf-8').strip()}"
     return "demo (reset: python -m casedesk create-staff demo --password-stdin --reset-password)"
 

@@ -27,6 +27,7 @@ from bot.jobs.handoff_events import HandoffEvents
 from bot.jobs.notify import Dispatcher, HoldingNotifier, Notifier, RateLimiter
 from bot.jobs.outbox import OutboxWorker
 from bot.jobs.pacing import slots_purge
+from bot.jobs.retention import Retention, RetentionPolicy
 from bot.jobs.scheduler import build_scheduler
 from bot.jobs.sync import ProgressSync
 from bot.metrics import MeasuredEngine
@@ -79,15 +80,21 @@ def notifiers(channels: dict[str, ChannelParts] | None = None) -> dict[str, Noti
     return {"web": HoldingNotifier(), "console": HoldingNotifier(), **pushing}
 
 
+#: Seconds between two runs of the retention job.
+RETENTION_INTERVAL = 3600.0
+
+
 @dataclass(slots=True)
 class Jobs:
     outbox: OutboxWorker
     dispatcher: Dispatcher
     sync: ProgressSync
     handoffs: HandoffEvents
+    retention: Retention
 
     def periodic(self, settings: Settings) -> list[PeriodicJob]:
         return [
+            PeriodicJob("retention", self.retention.purge_once, RETENTION_INTERVAL, at_start=True),
             PeriodicJob("outbox", self.outbox.flush_once, settings.outbox_interval),
             PeriodicJob("notifications", self.dispatcher.dispatch_once, settings.notify_interval),
             PeriodicJob("handoff_events", self.handoffs.poll_once, settings.handoff_interval),
@@ -110,6 +117,7 @@ def build_jobs(
         dispatcher=Dispatcher(made, notifiers(channels), {"web": RateLimiter(50, burst=50)}),
         sync=ProgressSync(made, backend.client, replies, steps),
         handoffs=HandoffEvents(made, backend.client, replies),
+        retention=Retention(made, RetentionPolicy.load(settings.knowledge_dir)),
     )
 
 

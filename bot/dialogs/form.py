@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from bot.dialogs import parsing
@@ -27,6 +28,7 @@ from bot.dialogs.messages import Outbound
 from bot.dialogs.moves import Move, MoveKind, read_move
 from bot.dialogs.state import ConversationState
 from bot.dialogs.turn import Step, Turn
+from bot.dialogs.work import ForgetMessages
 from bot.privacy import mask_personal_data
 
 CONSENT = "consent"
@@ -227,7 +229,7 @@ def _consent(form: Form, turn: Turn, state: ConversationState, text: str) -> Ste
     if parsing.is_yes(text):
         return ask_next(form, turn, state.with_slots(**{CONSENT: turn.now.isoformat()}))
     if parsing.is_no(text):
-        return Step(state.forget_personal(), (turn.say("report.consent_declined"),))
+        return Step(state.forget_personal(), (turn.say("report.consent_declined"),), (_forget(turn, state),))
     return Step(state, (turn.say("report.consent_unclear"),))
 
 
@@ -257,7 +259,7 @@ def _reopen(form: Form, turn: Turn, state: ConversationState, name: str) -> Step
 async def _move(form: Form, turn: Turn, state: ConversationState, pending: str, move: Move) -> Step:
     match move.kind:
         case MoveKind.CANCEL:
-            return Step(state.forget_personal(), (turn.say("report.cancelled"),))
+            return Step(state.forget_personal(), (turn.say("report.cancelled"),), (_forget(turn, state),))
         case MoveKind.ONLY_ASK:
             return form.only_ask(form, turn, state)
         case MoveKind.HANDOFF:
@@ -270,6 +272,15 @@ async def _move(form: Form, turn: Turn, state: ConversationState, pending: str, 
             return _decline(form, turn, state, pending)
         case MoveKind.CORRECTION:
             return _correct(form, turn, state, pending, move)
+
+
+#: Without a recorded start (a form saved by an older version), this much is erased.
+_FORGET_WITHOUT_START = timedelta(hours=24)
+
+
+def _forget(turn: Turn, state: ConversationState) -> ForgetMessages:
+    since = state.form.started or turn.now - _FORGET_WITHOUT_START
+    return ForgetMessages(turn.inbound.channel, turn.inbound.user_id, since)
 
 
 def _back(form: Form, turn: Turn, state: ConversationState, pending: str) -> Step:

@@ -19,14 +19,18 @@ class FormProgress:
     hints: dict[str, str] = field(default_factory=dict)
     #: The questions asked so far, oldest first ("上一步" goes back along it).
     asked: tuple[str, ...] = ()
+    #: When the form began (what the resident typed since is erased if they decline or stop).
+    started: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"offered": self.offered, "hints": self.hints, "asked": list(self.asked)}
+        started = self.started.isoformat() if self.started else None
+        return {"offered": self.offered, "hints": self.hints, "asked": list(self.asked), "started": started}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any] | None) -> FormProgress:
         raw = raw or {}
-        return cls(raw.get("offered"), dict(raw.get("hints") or {}), tuple(raw.get("asked") or ()))
+        started = datetime.fromisoformat(raw["started"]) if raw.get("started") else None
+        return cls(raw.get("offered"), dict(raw.get("hints") or {}), tuple(raw.get("asked") or ()), started)
 
 
 @dataclass(frozen=True, slots=True)

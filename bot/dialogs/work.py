@@ -4,7 +4,7 @@ workers (the outbox) carry it to the case system later."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +106,17 @@ class FaqMiss:
     answered_with: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ForgetMessages:
+    """The resident declined consent or dropped the report: what they typed for it since
+    ``since`` is erased from the record of handled messages (the exactly-once record keeps only
+    that a message id was handled)."""
+
+    channel: str
+    user_id: str
+    since: datetime
+
+
 Work = (
     CaseReport
     | Escalation
@@ -116,4 +127,5 @@ Work = (
     | HandoffDanger
     | HandoffClose
     | FaqMiss
+    | ForgetMessages
 )

@@ -9,7 +9,7 @@ are claimed row by row (``bot.jobs.claims``), and the two feed readers take a le
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -19,12 +19,40 @@ from bot.channel import PeriodicJob
 log = structlog.get_logger(__name__)
 
 
-def _guarded(name: str, job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+#: A failing job waits twice as long after each failure in a row, up to this.
+MAX_BACKOFF = timedelta(minutes=5)
+
+
+def _guarded(
+    name: str,
+    job: Callable[[], Awaitable[object]],
+    every: float,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Callable[[], Awaitable[None]]:
+    """Run ``job``; when it fails (the case desk down, say), log it once with its traceback, then
+    back off — waiting 2, 4, 8… intervals, at most MAX_BACKOFF — and say when it works again,
+    instead of a traceback every few seconds."""
+    failures = 0
+    resume_at: datetime | None = None
+
     async def run() -> None:
+        nonlocal failures, resume_at
+        if resume_at is not None and clock() < resume_at:
+            return
         try:
             await job()
-        except Exception:  # a job that fails is retried at its next run; the scheduler goes on
-            log.exception("job.failed", job=name)
+        except Exception as exc:  # retried later; the scheduler goes on
+            failures += 1
+            wait = min(MAX_BACKOFF, timedelta(seconds=every * 2**failures))
+            resume_at = clock() + wait
+            if failures == 1:
+                log.exception("job.failed", job=name, retry_in_s=wait.total_seconds())
+            else:
+                log.debug("job.still_failing", job=name, failures=failures, error=type(exc).__name__)
+            return
+        if failures:
+            log.warning("job.recovered", job=name, after_failures=failures)
+        failures, resume_at = 0, None
 
     return run
 
@@ -34,7 +62,7 @@ def build_scheduler(jobs: Sequence[PeriodicJob]) -> AsyncIOScheduler:
     for job in jobs:
         first = {"next_run_time": datetime.now(UTC)} if job.at_start else {}
         scheduler.add_job(
-            _guarded(job.name, job.run), "interval", seconds=job.every, id=job.name, max_instances=1,
-            coalesce=True, misfire_grace_time=max(1, int(job.every)), **first,
+            _guarded(job.name, job.run, job.every), "interval", seconds=job.every, id=job.name,
+            max_instances=1, coalesce=True, misfire_grace_time=max(1, int(job.every)), **first,
         )  # fmt: skip
     return scheduler

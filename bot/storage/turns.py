@@ -20,6 +20,7 @@ from bot.dialogs.work import (
     CaseReport,
     Escalation,
     FaqMiss,
+    ForgetMessages,
     Handoff,
     HandoffClose,
     HandoffDanger,
@@ -28,6 +29,7 @@ from bot.dialogs.work import (
     SafetyCheckResolved,
     Work,
 )
+from bot.privacy import mask_personal_data
 from bot.storage import models
 from bot.storage.db import sessions
 from bot.storage.notifications import take_held_in
@@ -173,10 +175,23 @@ class SqlTurn:
                 session.add(
                     models.OutboxItem(kind="close_handoff", priority=PRIORITY["relay"], payload=payload)
                 )
+            case ForgetMessages():
+                # Declined or dropped: the texts and the replies that echoed them are erased;
+                # the row stays so that a redelivered message is still recognised as handled.
+                await session.execute(
+                    update(models.ProcessedMessage)
+                    .where(
+                        models.ProcessedMessage.channel == work.channel,
+                        models.ProcessedMessage.user_id == work.user_id,
+                        models.ProcessedMessage.created_at >= work.since,
+                    )
+                    .values(text=None, replies=[])
+                )
             case FaqMiss():
                 session.add(
                     models.FaqMiss(
-                        text=work.text,
+                        # Volunteers read these: phones, ID and card numbers are masked first.
+                        text=mask_personal_data(work.text),
                         dispute_type=work.dispute_type,
                         candidates=list(work.candidates),
                         answered_with=work.answered_with,

@@ -314,7 +314,7 @@ async def start(
         slots.update(place=location.describe(), location=[location.latitude, location.longitude])
     if turn.inbound.attachments:
         slots["attachments"] = [a.ref for a in turn.inbound.attachments]
-    state = state.goto(FLOW, None, slots)
+    state = state.goto(FLOW, None, slots).with_form(started=turn.now)
     if "description" in slots:
         state = form.prefill(REPORT, state, slots["description"])
     # A command ("登记纠纷") says nothing about the type: only a described dispute suggests one.
