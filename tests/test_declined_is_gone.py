@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.storage.web_history import recent_exchanges
 from tests.conftest import Resident
 
 pytestmark = pytest.mark.rasa
@@ -60,6 +61,9 @@ async def test_declining_consent_erases_what_was_typed(resident: Resident, datab
             text("SELECT count(*) FROM processed_messages WHERE user_id = :u"), {"u": resident.user_id}
         )
     assert handled and handled >= 5
+    shown = await recent_exchanges(database, resident.channel, resident.user_id)
+    assert all(PHONE not in (e.text or "") for e in shown)
+    assert all(e.text is not None or e.replies for e in shown)  # erased turns are not shown again
 
 
 async def test_dropping_the_report_half_way_erases_it(resident: Resident, database: AsyncEngine) -> None:

@@ -43,4 +43,9 @@ async def recent_exchanges(
                 .limit(limit)
             )
         ).all()
-    return [Exchange(text=text, replies=replies_from_json(replies or [])) for text, replies in reversed(rows)]
+    # Erased rows (a declined or dropped report, retention) hold neither: nothing of them is shown.
+    return [
+        Exchange(text=text, replies=replies_from_json(replies or []))
+        for text, replies in reversed(rows)
+        if text is not None or replies
+    ]
