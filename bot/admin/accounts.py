@@ -14,7 +14,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import anyio.to_thread
@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.admin.server_sessions import revoke_all
 from bot.faq.actors import Actor, Role
 from bot.storage.audit import record
 from bot.storage.models import AdminUser, utcnow
@@ -259,6 +260,7 @@ async def set_role(sessions: Sessions, username: str, role: Role | str, *, actor
             raise AccountError("这是最后一位在用的审核员，不能改为志愿者（否则没有人能发布和管理账号）")
         before = row.role
         row.role = role.value
+        await revoke_all(session, row.id, datetime.now(UTC))  # the new role applies from a new sign-in
         record(session, "user_changed", actor=actor, target=username, detail=f"role {before}→{role.value}")
         return _account(row)
 
@@ -276,6 +278,7 @@ async def set_active(sessions: Sessions, username: str, active: bool, *, actor: 
         ):
             raise AccountError("这是最后一位在用的审核员，不能停用")
         row.active = active
+        await revoke_all(session, row.id, datetime.now(UTC))
         if active:
             row.failed_logins = 0
             row.locked_until = None
@@ -298,6 +301,7 @@ async def set_password(sessions: Sessions, username: str, password: str, *, acto
     async with sessions.begin() as session:
         row = await _locked_row(session, username)
         row.password_hash = password_hash
+        await revoke_all(session, row.id, datetime.now(UTC))
         row.failed_logins = 0
         row.locked_until = None
         record(session, "user_changed", actor=actor, target=username, detail="password reset")

@@ -24,6 +24,7 @@ from starlette.datastructures import FormData
 
 from bot.admin import messages
 from bot.admin.accounts import Account, load_account
+from bot.admin.server_sessions import close_session, open_session, session_user
 from bot.admin.session import PREFIX, csrf_matches, csrf_token
 from bot.faq.actors import NotAllowed
 from bot.storage.db import sessions as make_sessions
@@ -68,8 +69,13 @@ def sessions(request: Request) -> async_sessionmaker[AsyncSession]:
 
 
 async def current_account(request: Request) -> Account | None:
-    user_id = request.session.get("uid")
-    if not isinstance(user_id, int):
+    token = request.session.get("sid")
+    if not isinstance(token, str):
+        request.session.clear()
+        return None
+    user_id = await session_user(sessions(request), token)
+    if user_id is None or user_id != request.session.get("uid"):
+        request.session.clear()  # signed out, revoked or idle: a copied cookie opens nothing
         return None
     account = await load_account(sessions(request), user_id)
     # A deactivated account, or a changed password, ends every session of the account.
@@ -97,12 +103,21 @@ SignedIn = Annotated[Account, Depends(require_account)]
 Reviewer = Annotated[Account, Depends(require_reviewer)]
 
 
-def start_session(request: Request, account: Account) -> None:
-    """A fresh session (new CSRF token) for an account that just signed in."""
+async def start_session(request: Request, account: Account) -> None:
+    """A fresh session (new CSRF token), held on the server, for an account that just signed in."""
     request.session.clear()
+    token = await open_session(sessions(request), account.id)
     request.session.update(
-        {"uid": account.id, "auth": account.auth_version, "csrf": secrets.token_urlsafe(32)}
+        {"uid": account.id, "sid": token, "auth": account.auth_version, "csrf": secrets.token_urlsafe(32)}
     )
+
+
+async def end_session(request: Request) -> None:
+    """Sign out: the session is revoked on the server, not only forgotten by this browser."""
+    token = request.session.get("sid")
+    if isinstance(token, str):
+        await close_session(sessions(request), token)
+    request.session.clear()
 
 
 async def checked_form(request: Request) -> FormData:

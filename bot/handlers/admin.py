@@ -31,6 +31,7 @@ from bot.admin.web import (
     SignedIn,
     checked_form,
     current_account,
+    end_session,
     field,
     flash,
     render,
@@ -138,7 +139,7 @@ async def login(request: Request) -> Response:
     else:
         result = await accounts.sign_in(sessions(request), username, password)
         if result.outcome is SignIn.OK and result.account is not None:
-            start_session(request, result.account)
+            await start_session(request, result.account)
             return see(target)
         if result.outcome is SignIn.LOCKED and result.locked_until is not None:
             zone = ZoneInfo(_settings(request).timezone)
@@ -155,7 +156,7 @@ async def logout(request: Request) -> Response:
     if account is not None:
         await checked_form(request)
         await accounts.record_sign_out(sessions(request), account.username)
-    request.session.clear()
+    await end_session(request)
     flash(request, "ok", messages.SIGNED_OUT)
     return see(f"{PREFIX}/login")
 

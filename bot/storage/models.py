@@ -340,6 +340,20 @@ class FaqLibrary(Base):
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class ConsoleSession(Base):
+    """A signed-in console session, held on the server: signing out, a new password, deactivation
+    or a role change revoke it, and it ends after a while idle — a copied cookie then opens nothing."""
+
+    __tablename__ = "console_sessions"
+
+    #: sha256 of the token the cookie carries (a leaked table gives no usable cookie).
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("admin_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class AdminUser(Base):
     """An account of the volunteers' console (``bot admin create-user``)."""
 

@@ -350,7 +350,9 @@ async def test_reviewers_manage_accounts_and_read_the_audit_log(console: Console
     assert (await visitor.get("/admin/users")).status_code == 403
     await reviewer.get("/admin/users")
     assert (await reviewer.post(f"/admin/users/{newcomer}/role", {"role": "reviewer"})).status_code == 303
-    assert (await visitor.get("/admin/users")).status_code == 200  # the role is read at every request
+    assert (await visitor.get("/admin/users")).status_code == 303  # a role change ends the sessions
+    assert (await visitor.sign_in(PASSWORD)).status_code == 303
+    assert (await visitor.get("/admin/users")).status_code == 200  # the new role, from the new sign-in
     await reviewer.post(f"/admin/users/{newcomer}/active", {"active": "0"})
     assert (await visitor.get("/admin")).status_code == 303
     # Nobody deactivates themselves.
@@ -366,4 +368,5 @@ async def test_reviewers_manage_accounts_and_read_the_audit_log(console: Console
     labels = [
         label for row in rows for label in ("创建账号", "修改账号", "登录") if f"<td>{label}</td>" in row
     ]
-    assert labels[:4] == ["修改账号", "修改账号", "登录", "创建账号"]  # newest first
+    # newest first: deactivated, signed in again (a role change ended the session), role, signed in
+    assert labels[:4] == ["修改账号", "登录", "修改账号", "登录"]
