@@ -220,6 +220,8 @@ class FaqIndex:
         frequency = Counter(term for doc in docs for term in doc)
         n = len(docs)
         self._idf = {t: math.log((n - f + 0.5) / (f + 0.5) + 1) for t, f in frequency.items()}
+        #: The rarest term's weight: a question word no FAQ has weighs this much (second stage).
+        self._rarest = max(self._idf.values(), default=1.0)
         # Inverted lists, so a search touches only the FAQs and phrasings that share a term.
         self._postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for i, doc in enumerate(docs):
@@ -298,7 +300,7 @@ class FaqIndex:
         top = pool[0][0]
         following = pool[rank + 1][0] if rank + 1 < len(pool) else 0.0
         known = self._words[i]
-        rarest = max(self._idf.values(), default=1.0)
+        rarest = self._rarest
         weight = {w: self._idf.get(w, rarest) for w in words}
         total = sum(weight.values()) or 1.0
         unexplained = [weight[w] for w in words if w not in known]
