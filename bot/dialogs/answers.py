@@ -4,6 +4,7 @@ the answer given with an alarm or a safety question."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import NamedTuple
 
 from bot.dialogs.messages import Outbound
@@ -20,6 +21,8 @@ class Answered(NamedTuple):
     miss: FaqMiss | None
     #: The FAQ that answered (its id), for "没用" feedback.
     faq_id: str | None = None
+    #: When not sure: the FAQs offered as "您是不是想问" (ids, in the order shown).
+    suggested: tuple[str, ...] = ()
 
 
 def answer_replies(turn: Turn, *, brief: bool = False) -> Answered:
@@ -34,7 +37,17 @@ def answer_replies(turn: Turn, *, brief: bool = False) -> Answered:
         miss = FaqMiss(turn.text, turn.nlu.dispute_type, tuple(c.faq.id for c in result.candidates))
         if brief:
             return Answered((turn.say("faq.not_sure_in_report"),), None, miss)
+        offered = result.suggestions()
+        if offered:
+            items = "\n".join(f"{i}. {f.question}" for i, f in enumerate(offered, 1))
+            choices = (*(str(i) for i in range(1, len(offered) + 1)), "都不是")
+            reply = replace(turn.say("faq.suggest", items=items, where=where_to_call(turn)), options=choices)
+            return Answered((reply,), None, miss, None, tuple(f.id for f in offered))
         return Answered((turn.say("faq.not_sure", where=where_to_call(turn)),), None, miss)
+    return answer_with(turn, faq, brief=brief)
+
+
+def answer_with(turn: Turn, faq: Faq, *, brief: bool = False) -> Answered:
     key = "faq.brief" if brief else "faq.answer"
     reply = turn.say(key, answer=faq.answer, basis=faq.basis_text() or "—")
     return Answered((reply,), faq.dispute_type or turn.nlu.dispute_type, None, faq.id)

@@ -145,7 +145,7 @@ def reprompt(form: Form, turn: Turn, state: ConversationState) -> Step:
 def answer_aside(form: Form, turn: Turn, state: ConversationState) -> Step:
     """A side question: answered in brief from the FAQs, then the pending question again (the
     form is not left)."""
-    replies, _, miss, _ = answer_replies(turn, brief=True)
+    replies, _, miss, *_ = answer_replies(turn, brief=True)
     again = reprompt(form, turn, state)
     return Step(
         again.state, (*replies, turn.say("faq.back_to_report"), *again.replies), (miss,) if miss else ()

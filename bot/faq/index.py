@@ -66,6 +66,9 @@ RERANK_POOL = 5
 #: for an FAQ to answer a message the NLU did not call a legal question.
 CONFIDENT_MARGIN = 1.3
 CONFIDENT_PROBABILITY = 0.85
+#: Below this probability a candidate is not even offered as "您是不是想问" when not sure: the
+#: lowest threshold the calibration considers (scripts/train_faq_reranker.py).
+SUGGEST_FLOOR = 0.2
 _SHIPPED = object()
 
 
@@ -130,6 +133,16 @@ class SearchResult:
         if top.confidence is not None:
             return top.faq if top.confidence >= self.threshold else None
         return top.faq if top.score >= self.threshold else None
+
+    def suggestions(self, limit: int = 3) -> tuple[Faq, ...]:
+        """When not sure: the FAQs the resident may have meant, to choose from ("您是不是想问"),
+        best first; none whose probability is below SUGGEST_FLOOR or that shares no word."""
+        return tuple(
+            c.faq
+            for c in self.candidates[:limit]
+            if c.shared_words >= MIN_SHARED_WORDS
+            and (c.confidence if c.confidence is not None else 1.0) >= SUGGEST_FLOOR
+        )
 
     @property
     def confident(self) -> Faq | None:

