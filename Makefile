@@ -73,7 +73,7 @@ eval-moves: model ## Score the report conversation's repair moves and extractors
 	$(BOT) dialog eval tests/data/moves_dev.jsonl
 
 .PHONY: faq-reranker
-faq-reranker: model ## Retrain the FAQ second stage on the dev set and calibrate it on the holdout set
+faq-reranker: model ## Retrain the FAQ second stage (dev + faq_train_a) and calibrate it (holdout + faq_train_b)
 	$(VENV)/bin/python scripts/train_faq_reranker.py
 
 .PHONY: compare-nlu
@@ -99,6 +99,10 @@ bench-sync: install ## Progress sync of 100,000 open cases (10% changed) and not
 .PHONY: bench-webhook
 bench-webhook: model ## 200 WeChat residents (signed, safe mode) against `bot run`, beside a hello-world route
 	$(VENV)/bin/python -m benchmarks.bench_webhook
+
+.PHONY: bench-wechat-burst
+bench-wechat-burst: model ## 100 WeChat residents × 5 messages without pauses: client p50/p95/p99 vs the bot's late count
+	$(VENV)/bin/python -m benchmarks.bench_wechat_burst
 
 .PHONY: clean
 clean: ## Remove environments, models and local data

@@ -18,6 +18,8 @@ from backend_client.models import (
     Case,
     CaseCreate,
     ChangesPage,
+    ErasureRequest,
+    ErasureRequestCreate,
     Escalation,
     EscalationCreate,
     Handoff,
@@ -132,6 +134,11 @@ class CaseSystemClient:
             params["after"] = after
         return await self._call(
             "read handoff events", HandoffEventsPage, "GET", "/handoff-events", params=params
+        )
+
+    async def request_erasure(self, request: ErasureRequestCreate, *, idempotency_key: str) -> ErasureRequest:
+        return await self._call(
+            "request erasure", ErasureRequest, "POST", "/erasure-requests", json=request, key=idempotency_key
         )
 
     async def is_reachable(self) -> bool:

@@ -67,6 +67,12 @@ class CaseCreate(_Model):
     reporter: Reporter
     channel: str = Field(max_length=16)
     consent_at: AwareDatetime
+    resident_ref: str | None = Field(
+        None,
+        max_length=64,
+        description="the resident's pseudonymous id on the bot side (as on handoffs and "
+        "escalations): staff see a resident's cases next to their handoffs; null: not linked",
+    )
 
 
 class Case(_Model):
@@ -167,6 +173,34 @@ class HandoffEventsPage(_Model):
     events: list[HandoffEvent]
     next_cursor: str
     has_more: bool
+
+
+class ErasureRequestCreate(_Model):
+    """A resident asked the bot to delete their personal data (个人信息保护法 第四十七条)."""
+
+    channel: str = Field(max_length=16)
+    resident_ref: str = Field(max_length=64)
+    case_nos: list[str] = Field(default_factory=list, max_length=100, description="the resident's cases")
+
+
+class ErasureOutcomeKind(StrEnum):
+    ERASED = "erased"  # the personal data is deleted (the case keeps its number, type and dates)
+    KEPT = "kept"  # a law requires keeping the case: the request is recorded for staff, who
+    # stop every use but storage (第四十七条第二款) and contact the resident
+    UNKNOWN = "unknown"  # no such case at the desk
+
+
+class ErasureOutcome(_Model):
+    case_no: str
+    outcome: ErasureOutcomeKind
+
+
+class ErasureRequest(_Model):
+    id: int
+    cases: list[ErasureOutcome]
+    #: Closed conversations with staff (handoffs, escalations) whose texts were deleted.
+    conversations_erased: int
+    created_at: AwareDatetime
 
 
 class Problem(_Model):

@@ -233,9 +233,11 @@ async def _drive(url: str, conversations: list[list[Request]], pause: tuple[floa
 
 
 @contextmanager
-def _process(command: list[str], env: dict[str, str], health_url: str, log: Path) -> Iterator[None]:
+def _process(
+    command: list[str], env: dict[str, str], health_url: str, log: Path, cwd: Path = PROJECT_ROOT
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
@@ -250,7 +252,7 @@ def _process(command: list[str], env: dict[str, str], health_url: str, log: Path
             time.sleep(0.3)
         else:
             raise RuntimeError(f"{command} did not become ready; see {log}")
-        yield
+        yield process
     finally:
         process.send_signal(signal.SIGINT)
         try:

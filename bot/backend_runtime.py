@@ -22,15 +22,20 @@ class Backend:
     url: str
     #: The embedded desk the bot started, or None when it uses one at BOT_BACKEND_URL.
     managed: ManagedProcess | None
+    #: Signs the case system's "feeds moved" calls (None: the bot only polls).
+    webhook_secret: str | None = None
 
 
-def embedded_desk(settings: Settings, *, port: int, token: str) -> ManagedProcess:
+def embedded_desk(settings: Settings, *, port: int, token: str, webhook_secret: str) -> ManagedProcess:
     env = {
         **os.environ,
         "CASEDESK_DATA_DIR": str(settings.data_dir / "casedesk"),
         "CASEDESK_API_TOKEN": token,
         "CASEDESK_PORT": str(port),
         "CASEDESK_HOST": "127.0.0.1",
+        # A staff member's move reaches the resident in seconds, not at the next poll.
+        "CASEDESK_BOT_WEBHOOK_URL": f"http://127.0.0.1:{settings.http_port}/backend/events",
+        "CASEDESK_BOT_WEBHOOK_SECRET": webhook_secret,
     }
     env.pop("CASEDESK_DATABASE_URL", None)
     url = f"http://127.0.0.1:{port}"
@@ -53,6 +58,7 @@ def embedded_desk(settings: Settings, *, port: int, token: str) -> ManagedProces
 @asynccontextmanager
 async def backend_runtime(settings: Settings) -> AsyncIterator[Backend]:
     managed: ManagedProcess | None = None
+    secret = settings.backend_webhook_secret.get_secret_value() if settings.backend_webhook_secret else None
     if settings.backend_url:
         url = settings.backend_url
         token = settings.backend_token.get_secret_value() if settings.backend_token else ""
@@ -62,11 +68,12 @@ async def backend_runtime(settings: Settings) -> AsyncIterator[Backend]:
             settings.backend_token.get_secret_value() if settings.backend_token else secrets.token_urlsafe(24)
         )
         url = f"http://127.0.0.1:{port}"
-        managed = embedded_desk(settings, port=port, token=token)
+        secret = secret or secrets.token_urlsafe(24)
+        managed = embedded_desk(settings, port=port, token=token, webhook_secret=secret)
         await managed.start()
     client = CaseSystemClient(url, token, timeout=settings.backend_timeout)
     try:
-        yield Backend(client, url, managed)
+        yield Backend(client, url, managed, secret)
     finally:
         await client.aclose()
         if managed:

@@ -13,6 +13,7 @@ import uvicorn
 from bot.app import create_app
 from bot.logs import configure_logging
 from bot.settings import Environment, Settings
+from bot.timing import StampingH11Protocol
 from bot.wiring import Runtime
 
 
@@ -56,4 +57,7 @@ def run_command() -> None:
         port=settings.http_port,
         log_level="warning",
         access_log=False,
+        # HTTP/1.1 as uvicorn's h11 protocol, stamping each request's arrival when its first
+        # bytes are read: deadlines (WeChat's five seconds) count from there (bot/timing.py).
+        http=StampingH11Protocol,
     )

@@ -52,7 +52,46 @@ NOTIFICATIONS = Counter(
 )
 WECHAT_LATE_REPLIES = Counter(
     "bot_wechat_late_replies",
-    "WeChat turns that missed the passive-reply budget and went by customer-service message",
+    "WeChat replies that missed the passive-reply budget counted from the request's arrival: "
+    "how=pushed went by customer-service message, how=passive went passively after the budget",
+    ["how"],
+    registry=REGISTRY,
+)
+#: Seconds, from a request's arrival (bot/timing.py), to the WeChat handler starting on it (body
+#: read): the event loop, uvicorn and the body read, which a deadline counted from the route missed.
+WECHAT_QUEUE_SECONDS = Histogram(
+    "bot_wechat_queue_seconds",
+    "WeChat requests: arrival (first bytes read) to the handler starting on the message",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4),
+    registry=REGISTRY,
+)
+WECHAT_RESPONSE_SECONDS = Histogram(
+    "bot_wechat_response_seconds",
+    "WeChat requests: arrival to the answer handed to the server, by answer "
+    "(passive: the reply itself; success: nothing to say or the late path; refused: 4xx)",
+    ["answer"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 4.5, 5, 6, 8, 12),
+    registry=REGISTRY,
+)
+#: WeChat's ``timestamp`` (its clock when it sent the request, whole seconds) to our arrival
+#: stamp: a wait before the process saw the request (the kernel's accept queue, a proxy) shows
+#: here, within a second and any clock skew; the deadline does not use it.
+WECHAT_ARRIVAL_DELAY = Histogram(
+    "bot_wechat_arrival_delay_seconds",
+    "WeChat requests: WeChat's timestamp (1 s resolution) to the request's arrival here",
+    buckets=(1, 2, 3, 4, 5, 10, 30),
+    registry=REGISTRY,
+)
+REQUEST_START_SECONDS = Histogram(
+    "bot_request_start_seconds",
+    "HTTP requests: first bytes read by the server to the app starting on the request",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2),
+    registry=REGISTRY,
+)
+EVENT_LOOP_LAG = Histogram(
+    "bot_event_loop_lag_seconds",
+    "How late the event loop ran a 0.1 s timer: what any ready callback waited behind other work",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2),
     registry=REGISTRY,
 )
 

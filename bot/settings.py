@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         None, description="Bearer token for the case system; generated per run for the embedded desk"
     )
     backend_timeout: float = Field(10.0, gt=0, description="Seconds one call to the case system may take")
+    backend_webhook_secret: SecretStr | None = Field(
+        None,
+        description="Shared secret of the case system's signed calls to /backend/events (a feed moved: "
+        "read it now); unset: only the scheduled polls (generated per run for the embedded desk)",
+    )
     casedesk_port: int = Field(8100, description="Port of the embedded case desk (127.0.0.1)")
     jobs: bool = Field(True, description="Run the background jobs (outbox, notifications, progress sync)")
     outbox_interval: float = Field(3.0, gt=0, description="Seconds between outbox flushes")

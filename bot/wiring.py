@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import privacy
 from bot.backend_runtime import Backend, backend_runtime
 from bot.cases.steps import CaseSteps
 from bot.channel import ChannelParts, PeriodicJob
@@ -25,6 +27,7 @@ from bot.faq_library.library import Library
 from bot.faq_library.live import LiveFaqs
 from bot.jobs.handoff_events import HandoffEvents
 from bot.jobs.notify import Dispatcher, HoldingNotifier, Notifier, RateLimiter
+from bot.jobs.nudge import Nudgeable
 from bot.jobs.outbox import OutboxWorker
 from bot.jobs.pacing import slots_purge
 from bot.jobs.retention import Retention, RetentionPolicy
@@ -91,14 +94,26 @@ class Jobs:
     sync: ProgressSync
     handoffs: HandoffEvents
     retention: Retention
+    #: The feed readers, which the case system's "feeds moved" call runs at once.
+    feeds: tuple[Nudgeable, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.feeds = (
+            Nudgeable("handoff_events", self.handoffs.poll_once),
+            Nudgeable("progress_sync", self.sync.sync_once),
+        )
+
+    def nudge_feeds(self) -> None:
+        for feed in self.feeds:
+            feed.nudge()
 
     def periodic(self, settings: Settings) -> list[PeriodicJob]:
         return [
             PeriodicJob("retention", self.retention.purge_once, RETENTION_INTERVAL, at_start=True),
             PeriodicJob("outbox", self.outbox.flush_once, settings.outbox_interval),
             PeriodicJob("notifications", self.dispatcher.dispatch_once, settings.notify_interval),
-            PeriodicJob("handoff_events", self.handoffs.poll_once, settings.handoff_interval),
-            PeriodicJob("progress_sync", self.sync.sync_once, settings.sync_interval),
+            PeriodicJob("handoff_events", self.feeds[0].run, settings.handoff_interval),
+            PeriodicJob("progress_sync", self.feeds[1].run, settings.sync_interval),
         ]
 
 
@@ -154,6 +169,7 @@ async def runtime(
         backend = await stack.enter_async_context(backend_runtime(settings)) if with_backend else None
         faq_library, live = await faq_runtime(settings, database)
         engine = MeasuredEngine(build_engine(settings, database, nlu.classifier, faqs=live).handle)
+        await asyncio.to_thread(privacy.warm_up)  # the name masker of the volunteers' queue
         channels, adapters = await _channels(settings, database, engine, stack)
         jobs = build_jobs(settings, database, backend, channels) if backend else None
         scheduler = None

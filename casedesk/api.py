@@ -21,6 +21,8 @@ from backend_client.models import (
     Case,
     CaseCreate,
     ChangesPage,
+    ErasureRequest,
+    ErasureRequestCreate,
     Escalation,
     EscalationCreate,
     Handoff,
@@ -29,6 +31,7 @@ from backend_client.models import (
     HandoffMessageCreate,
     Problem,
 )
+from casedesk.erasure import erase_for_resident
 from casedesk.errors import DeskError
 from casedesk.settings import Settings
 from casedesk.store import Desk, NewAttachment, Stored, fingerprint
@@ -303,3 +306,33 @@ async def close_handoff(request: Request, handoff_id: int) -> Handoff:
 )
 async def handoff_events(request: Request, after: Cursor = None, limit: Limit = 100) -> HandoffEventsPage:
     return await _desk(request).handoff_events(int(after or 0), limit)
+
+
+@router.post(
+    "/erasure-requests",
+    status_code=201,
+    response_model=ErasureRequest,
+    response_description="What the desk deleted, and what it must keep",
+    responses=_problems(409, retry=ErasureRequest),
+    summary="A resident asks for their personal data to be deleted",
+    description="Cases nobody has begun to mediate (accepted, rejected, withdrawn) lose every "
+    "personal detail (`erased`); cases that reached mediation belong to the mediation archive "
+    "the law requires (人民调解法 第二十七条) and are `kept`, marked for staff, who use them for "
+    "nothing but storage (个人信息保护法 第四十七条第二款). Closed conversations with staff lose "
+    "their texts.",
+)
+async def request_erasure(
+    request: Request, body: ErasureRequestCreate, idempotency_key: IdempotencyKey
+) -> Response:
+    desk = _desk(request)
+    files: list[Path] = []
+
+    async def create(session: AsyncSession) -> ErasureRequest:
+        answer, to_delete = await erase_for_resident(session, body, desk.settings.attachments_dir)
+        files.extend(to_delete)
+        return answer
+
+    stored = await desk.idempotent(idempotency_key, fingerprint("POST", request.url.path, body), create)
+    for path in files:  # only once the deletion has committed
+        await anyio.Path(path).unlink(missing_ok=True)
+    return _send(stored)

@@ -6,6 +6,8 @@ desk has no migrations, see ``casedesk.db``) and the attachments directory.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +29,7 @@ from casedesk.errors import DeskError, problem_response
 from casedesk.gate import Gate
 from casedesk.settings import Settings
 from casedesk.store import Desk
+from casedesk.webhook import FeedPinger
 
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_HOURS = 12
@@ -79,12 +82,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
+        pinging: asyncio.Task[None] | None = None
         try:
             await create_tables(engine, settings)
             settings.attachments_dir.mkdir(parents=True, exist_ok=True)
-            app.state.desk = Desk(settings, engine)
+            app.state.desk = desk = Desk(settings, engine)
+            if settings.bot_webhook_url and settings.bot_webhook_secret:
+                desk.pinger = FeedPinger(
+                    settings.bot_webhook_url, settings.bot_webhook_secret.get_secret_value()
+                )
+                pinging = asyncio.create_task(desk.pinger.run())
             yield
         finally:
+            if pinging is not None:  # cancelled and awaited: its HTTP client closes its connections
+                pinging.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pinging
             await engine.dispose()
 
     app = FastAPI(

@@ -98,6 +98,7 @@ class Staff(Base):
 
 class CaseRow(Base):
     __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_resident", "channel", "resident_ref"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_no: Mapped[str] = mapped_column(String(32), unique=True)
@@ -112,12 +113,17 @@ class CaseRow(Base):
     reporter_name: Mapped[str | None] = mapped_column(String(64))
     reporter_phone: Mapped[str | None] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(16))
+    #: The resident's id on the bot side (as on handoffs); None when the filer gave none.
+    resident_ref: Mapped[str | None] = mapped_column(String(64))
     consent_at: Mapped[datetime]
     step: Mapped[str] = mapped_column(String(16), index=True)
     department: Mapped[str | None] = mapped_column(String(32))
     public_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The resident asked for their data to be deleted while a law requires keeping the case
+    #: (人民调解法 第二十七条): staff see it, and use the case for nothing but storage.
+    erasure_requested_at: Mapped[datetime | None]
 
 
 class ChangeEvent(Base):
@@ -181,6 +187,19 @@ class EscalationRow(Base):
     self_harm: Mapped[bool] = mapped_column(Boolean)
     case_reference: Mapped[str | None] = mapped_column(String(32))
     handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ErasureRequestRow(Base):
+    """A resident's request, relayed by the bot, to delete their personal data, and what the
+    desk did with each case (the record staff answer to; it holds no personal data itself)."""
+
+    __tablename__ = "erasure_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    outcomes: Mapped[list[Any]] = mapped_column(default=list)
+    conversations_erased: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

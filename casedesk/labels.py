@@ -48,6 +48,15 @@ HANDOFF_STATUS_LABELS = {"waiting": "等待接入", "taken": "已接入", "close
 SENDER_LABELS = {"resident": "居民", "bot": "机器人", "staff": "工作人员"}
 CHANNEL_LABELS = {"web": "网页", "wechat": "微信", "telegram": "Telegram", "console": "控制台"}
 
+#: A resident's own cases beside their handoff (the handoff page; the inbox and queue items).
+RESIDENT_CASES = {
+    "title": "该居民登记的案件",
+    "none": "该居民暂无登记案件",
+    "filed": "登记于",
+    "phone": "联系电话",
+    "no_phone": "未留电话",
+}
+
 
 def step_label(step: str) -> str:
     try:
@@ -62,3 +71,8 @@ def dispute_label(code: str) -> str:
 
 def categories_label(codes: list[str]) -> str:
     return "、".join(URGENT_CATEGORIES.get(code, code) for code in codes)
+
+
+def cases_count_label(count: int) -> str:
+    """The compact form on an inbox or queue item."""
+    return f"{count} 件案件" if count else "暂无登记案件"

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     timezone: str = Field("Asia/Shanghai", description="The centre's time zone (case-number year, pages)")
     host: str = Field("127.0.0.1", description="Address the desk binds to")
     port: int = Field(8100, ge=1, le=65535, description="Port the desk listens on")
+    bot_webhook_url: str | None = Field(
+        None, description="The bot's /backend/events: called when a feed moves (unset: the bot only polls)"
+    )
+    bot_webhook_secret: SecretStr | None = Field(
+        None, description="Shared secret that signs the calls to bot_webhook_url"
+    )
     secure_cookies: bool | None = Field(
         None, description="Send the session cookie over HTTPS only; unset: on in production"
     )

@@ -26,14 +26,16 @@ from starlette.datastructures import FormData
 
 from backend_client.models import FINAL_STEPS, Step
 from casedesk.accounts import SignIn, StaffInfo, load_staff, sign_in
-from casedesk.db import HandoffRow, utcnow
+from casedesk.db import CaseRow, HandoffRow, utcnow
 from casedesk.errors import DeskError
 from casedesk.labels import (
     CHANNEL_LABELS,
     DEPARTMENTS,
     HANDOFF_STATUS_LABELS,
+    RESIDENT_CASES,
     SENDER_LABELS,
     STEP_LABELS,
+    cases_count_label,
     categories_label,
     dispute_label,
     step_label,
@@ -68,6 +70,25 @@ def age(then: datetime, now: datetime | None = None) -> str:
     return f"{seconds // 86400}天"
 
 
+def mask_phone(phone: str) -> str:
+    """138****5678: how lists show a phone number (the case and handoff pages show it whole)."""
+    digits = phone.replace("-", "").replace(" ", "")
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return f"{digits[:3]}****{digits[-4:]}"
+
+
+def cases_summary(cases: list[CaseRow]) -> dict[str, Any]:
+    """A resident's cases in the compact form of a list item: how many, and the masked phone of
+    the newest case that holds one (the resident consented to leave it when filing)."""
+    phone = next((case.reporter_phone for case in cases if case.reporter_phone), None)
+    return {
+        "count": len(cases),
+        "label": cases_count_label(len(cases)),
+        "phone": mask_phone(phone) if phone else None,
+    }
+
+
 def build_templates(settings: Settings) -> Jinja2Templates:
     zone = ZoneInfo(settings.timezone)
     env = jinja2.Environment(
@@ -86,8 +107,12 @@ def build_templates(settings: Settings) -> Jinja2Templates:
             moment = value
         return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
+    def day(value: datetime) -> str:
+        return value.astimezone(zone).strftime("%Y-%m-%d")
+
     env.filters.update(
         local=local,
+        day=day,
         age=age,
         step=step_label,
         dispute=dispute_label,
@@ -96,6 +121,7 @@ def build_templates(settings: Settings) -> Jinja2Templates:
         handoff_status=lambda code: HANDOFF_STATUS_LABELS.get(code, code),
         sender=lambda code: SENDER_LABELS.get(code, code),
     )
+    env.globals["resident_cases_text"] = RESIDENT_CASES
     return Jinja2Templates(env=env)
 
 
@@ -277,8 +303,12 @@ async def logout(request: Request) -> Response:
 
 @router.get("/queue")
 async def queue_page(request: Request, staff: StaffMember) -> Response:
-    queue = await _desk(request).queue()
-    return await render(request, "queue.html", {"queue": queue, "stamp": _stamp(queue)}, staff=staff)
+    desk = _desk(request)
+    queue = await desk.queue()
+    found = await desk.residents_cases((h.channel, h.resident_ref) for _, h in queue.urgent)
+    cases = {h.id: cases_summary(found[(h.channel, h.resident_ref)]) for _, h in queue.urgent}
+    context = {"queue": queue, "stamp": _stamp(queue), "resident_cases": cases}
+    return await render(request, "queue.html", context, staff=staff)
 
 
 def _stamp(queue: Queue) -> str:
@@ -402,7 +432,7 @@ async def attachment_file(request: Request, case_no: str, attachment_id: int, st
 # --- the handoff inbox ---
 
 
-def _inbox_item(row: HandoffRow) -> dict[str, Any]:
+def _inbox_item(row: HandoffRow, cases: list[CaseRow]) -> dict[str, Any]:
     return {
         "id": row.id,
         "url": f"/inbox/{row.id}",
@@ -414,19 +444,26 @@ def _inbox_item(row: HandoffRow) -> dict[str, Any]:
         "waiting": age(row.created_at),
         "taken_by": row.taken_by,
         "text": row.text[:80],
+        "cases": cases_summary(cases),
     }
+
+
+async def _inbox_items(desk: Desk) -> list[dict[str, Any]]:
+    rows = await desk.inbox()
+    found = await desk.residents_cases((row.channel, row.resident_ref) for row in rows)
+    return [_inbox_item(row, found[(row.channel, row.resident_ref)]) for row in rows]
 
 
 @router.get("/inbox")
 async def inbox_page(request: Request, staff: StaffMember) -> Response:
-    items = [_inbox_item(row) for row in await _desk(request).inbox()]
+    items = await _inbox_items(_desk(request))
     return await render(request, "inbox.html", {"items": items}, staff=staff)
 
 
 @router.get("/inbox.json")
 async def inbox_json(request: Request, staff: StaffMember) -> JSONResponse:
     desk = _desk(request)
-    items = [_inbox_item(row) for row in await desk.inbox()]
+    items = await _inbox_items(desk)
     return JSONResponse(
         {"items": items, "waiting": await desk.waiting_count()}, headers={"cache-control": "no-store"}
     )
@@ -434,15 +471,19 @@ async def inbox_json(request: Request, staff: StaffMember) -> JSONResponse:
 
 @router.get("/inbox/{handoff_id}")
 async def handoff_page(request: Request, handoff_id: int, staff: StaffMember) -> Response:
+    desk = _desk(request)
     try:
-        detail = await _desk(request).handoff_detail(handoff_id)
+        detail = await desk.handoff_detail(handoff_id)
     except DeskError:
         return await render(
             request, "error.html", {"message": f"没有转人工会话 {handoff_id}"}, staff=staff, status_code=404
         )
+    resident = (detail.handoff.channel, detail.handoff.resident_ref)
     context = {
         "detail": detail,
         "handoff": detail.handoff,
+        # Full phone numbers, as on the case page: every signed-in staff member sees them there.
+        "cases": (await desk.residents_cases([resident]))[resident],
         "last_message": detail.messages[-1].id if detail.messages else 0,
     }
     return await render(request, "handoff.html", context, staff=staff)

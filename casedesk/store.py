@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,6 +56,7 @@ from casedesk.db import (
 )
 from casedesk.errors import DeskError
 from casedesk.settings import Settings
+from casedesk.webhook import FeedPinger
 
 CHANGES_FEED = "feed:changes"
 HANDOFF_EVENTS_FEED = "feed:handoff_events"
@@ -193,6 +194,8 @@ class Desk:
         self._write = writing(engine)
         self._read = reading(engine)
         self._tz = ZoneInfo(settings.timezone)
+        #: Tells the bot when a feed moved (set by the app when a bot webhook is configured).
+        self.pinger: FeedPinger | None = None
 
     async def _next(self, session: AsyncSession, counter: str) -> int:
         value: int = (await session.execute(next_value(counter, self.engine.dialect.name))).scalar_one()
@@ -251,6 +254,7 @@ class Desk:
             reporter_name=body.reporter.name,
             reporter_phone=body.reporter.phone,
             channel=body.channel,
+            resident_ref=body.resident_ref,
             consent_at=body.consent_at,
             step=Step.ACCEPTED.value,
             created_at=now,
@@ -265,6 +269,8 @@ class Desk:
         self, session: AsyncSession, row: CaseRow, *, public_note: str | None, staff: str | None, at: datetime
     ) -> None:
         seq = await self._next(session, CHANGES_FEED)
+        if self.pinger is not None:
+            self.pinger.mark(session)
         session.add(
             ChangeEvent(
                 seq=seq,
@@ -387,6 +393,27 @@ class Desk:
                 )
             }
         return Queue(urgent=urgent, new=new, rest=open_ + done, case_by_reference=case_by_reference)
+
+    async def residents_cases(
+        self, residents: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[CaseRow]]:
+        """Each resident's cases, by (channel, resident_ref), newest first; [] for one with none."""
+        wanted = set(residents)
+        found: dict[tuple[str, str], list[CaseRow]] = {resident: [] for resident in wanted}
+        if not wanted:
+            return found
+        async with self._read() as session:
+            rows = (
+                await session.execute(
+                    select(CaseRow)
+                    .where(CaseRow.resident_ref.in_({ref for _, ref in wanted}))
+                    .order_by(CaseRow.created_at.desc(), CaseRow.id.desc())
+                )
+            ).scalars()
+            for row in rows:
+                if row.resident_ref is not None and (row.channel, row.resident_ref) in found:
+                    found[(row.channel, row.resident_ref)].append(row)
+        return found
 
     async def case_detail(self, case_no: str) -> CaseDetail:
         async with self._read() as session:
@@ -572,6 +599,8 @@ class Desk:
         self, session: AsyncSession, row: HandoffRow, kind: HandoffEventType, *, staff: str, text: str | None
     ) -> None:
         seq = await self._next(session, HANDOFF_EVENTS_FEED)
+        if self.pinger is not None:
+            self.pinger.mark(session)
         session.add(
             HandoffEventRow(
                 seq=seq,

@@ -369,3 +369,17 @@ async def test_notifications_retry_and_respect_the_channel_limit(
     again = await Dispatcher(made, {"flaky": channel}, clock=later(5)).dispatch_once()
     assert again.sent == 1
     assert sorted(channel.sent) == [f"n{n}" for n in range(6)]
+
+
+async def test_staff_see_a_filed_case_beside_the_residents_handoff(
+    dialog_engine: DialogEngine, jobs: Jobs, casedesk: RunningDesk, database: AsyncEngine
+) -> None:
+    resident = Resident(dialog_engine)
+    reference = await file_report(resident)
+    assert (await resident.say("转人工"))[0].key == "handoff.requested"
+    await jobs.outbox.flush_once()
+    case_no = (await case_row(database, reference)).backend_case_no
+    [handoff] = [h for h in await casedesk.store.inbox() if h.resident_ref == resident.user_id]
+    resident_key = (handoff.channel, handoff.resident_ref)
+    found = await casedesk.store.residents_cases([resident_key])
+    assert [(c.case_no, c.reference) for c in found[resident_key]] == [(case_no, reference)]

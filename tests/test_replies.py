@@ -17,6 +17,7 @@ KNOWN = {
     "centre", "hotline", "duty_hours", "address", "response_days", "retention", "limit", "type_name",
     "type_description", "type_list", "count", "phone", "fields", "reference", "items", "step", "meaning",
     "next", "answer", "basis", "case_no", "note", "department", "text", "label", "value", "where",
+    "keep_message_days", "keep_state_days", "cases", "phones", "last4", "references", "cases_part",
 }  # fmt: skip
 
 

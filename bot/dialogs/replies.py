@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ class Centre:
     address: str
     response_days: int
     retention: str
+    #: knowledge/centre.yml ``keep_days``: how long each kind of personal data is kept.
+    keep_days: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, knowledge_dir: Path) -> Centre:
@@ -32,6 +34,7 @@ class Centre:
             address=str(raw["address"]),
             response_days=int(raw["response_days"]),
             retention=str(raw["retention"]),
+            keep_days={str(k): int(v) for k, v in (raw.get("keep_days") or {}).items()},
         )
 
 
@@ -68,6 +71,8 @@ class Replies:
             "address": centre.address,
             "response_days": centre.response_days,
             "retention": centre.retention,
+            "keep_message_days": centre.keep_days.get("message_texts", ""),
+            "keep_state_days": centre.keep_days.get("conversation_state", ""),
         }
 
     @classmethod

@@ -5,7 +5,8 @@
 3. Urgent risk (tier ``alarm``) interrupts anything; possible danger (tier ``check``) asks
    whether the resident is safe, unless that question is already pending (then the safety flow
    reads the answer).
-4. Exact commands (帮助/菜单, 取消, 重新开始, 继续, 转人工, 查进度…) work at any point.
+4. Exact commands (帮助/菜单, 取消, 重新开始, 继续, 转人工, 查进度…) work at any point, and so
+   does a request about one's own data in plain words ("把我的资料都删了": ``rights``).
 5. The active flow gets the message (it may decline it: then it is a new request).
 6. A number answers the menu.
 7. The NLU's intent picks a flow; without the NLU the numbered menu is shown.
@@ -18,7 +19,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from bot.dialogs import answers, parsing
-from bot.dialogs.flows import REGISTRY, general, legal, report, safety, urgent
+from bot.dialogs.flows import REGISTRY, general, legal, my_data, report, safety, urgent
 from bot.dialogs.parsing import Command
 from bot.dialogs.ports import HandoffView
 from bot.dialogs.registry import FlowSpec, Registry
@@ -113,6 +114,9 @@ class Router:
         owner = self._flows.by_command(turn.text)
         if owner is not None and owner.on_command is not None:
             return await owner.on_command(turn, state)
+        data_request = my_data.recognised(turn)
+        if data_request is not None and state.flow != my_data.FLOW:
+            return await my_data.start(turn, state, data_request)
 
         active = self._flows.active(state.flow)
         if active is not None and active.on_message is not None:

@@ -117,6 +117,16 @@ class ForgetMessages:
     since: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class EraseResident:
+    """The resident asked for their personal data to be deleted (个人信息保护法 第四十七条) and
+    confirmed: the bot's own copy goes in the turn's transaction; the case system is asked to
+    delete or keep its copy, and the resident is told the outcome."""
+
+    channel: str
+    user_id: str
+
+
 Work = (
     CaseReport
     | Escalation
@@ -128,4 +138,5 @@ Work = (
     | HandoffClose
     | FaqMiss
     | ForgetMessages
+    | EraseResident
 )

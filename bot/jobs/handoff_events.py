@@ -15,11 +15,11 @@ from backend_client import CaseSystemClient
 from backend_client.models import HandoffEvent, HandoffEventType
 from bot.dialogs.replies import Replies
 from bot.jobs import leases
+from bot.jobs.heartbeat import RENEW_EVERY
 from bot.jobs.notices import queue_notification
 from bot.storage import models
 
 JOB = "handoff_events"
-LEASE_TTL = timedelta(minutes=2)
 
 
 class HandoffEvents:
@@ -31,12 +31,14 @@ class HandoffEvents:
         *,
         holder: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        renew_every: timedelta = RENEW_EVERY,
     ) -> None:
         self._sessions = sessions
         self._client = client
         self._replies = replies
         self.holder = holder or f"handoffs-{uuid.uuid4().hex[:8]}"
         self._clock = clock
+        self._renew_every = renew_every
 
     async def poll_once(self) -> int:
         """Handle every new event; returns how many."""
@@ -50,7 +52,9 @@ class HandoffEvents:
                 await self._apply(session, event)
             return len(events)
 
-        run = await leases.read_feed(self._sessions, JOB, self.holder, self._clock, LEASE_TTL, fetch, apply)
+        run = await leases.read_feed(
+            self._sessions, JOB, self.holder, self._clock, fetch, apply, renew_every=self._renew_every
+        )
         return run.items if run else 0
 
     async def _apply(self, session: AsyncSession, event: HandoffEvent) -> None:

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -21,8 +21,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import metrics
+from bot.jobs import claims
 from bot.jobs.backoff import next_attempt
-from bot.jobs.claims import claim
+from bot.jobs.heartbeat import RENEW_EVERY, TakenOver
 from bot.storage import models
 
 log = structlog.get_logger(__name__)
@@ -102,6 +103,7 @@ class Dispatcher:
         batch: int = 100,
         worker_id: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        renew_every: timedelta = RENEW_EVERY,
     ) -> None:
         self._sessions = sessions
         self._notifiers = notifiers
@@ -109,25 +111,40 @@ class Dispatcher:
         self._batch = batch
         self.worker_id = worker_id or f"notify-{uuid.uuid4().hex[:8]}"
         self._clock = clock
+        self._renew_every = renew_every
 
     async def dispatch_once(self) -> DispatchResult:
         result = DispatchResult()
-        while True:
-            async with self._sessions.begin() as session:
-                ids = await claim(
-                    session,
-                    models.Notification,
-                    worker=self.worker_id,
-                    now=self._clock(),
-                    limit=self._batch,
-                    order_by=(models.Notification.id,),
-                )
-                rows = [await session.get(models.Notification, i) for i in ids]
-                work = [(r.id, r.channel, r.user_id, r.text, r.attempts) for r in rows if r is not None]
-            if not work:
-                return result
-            for row_id, channel, user_id, text, attempts in work:
-                await self._send(row_id, channel, user_id, text, attempts, result)
+        heartbeat = claims.heartbeat(
+            self._sessions,
+            models.Notification,
+            worker=self.worker_id,
+            clock=self._clock,
+            every=self._renew_every,
+        )
+        async with heartbeat:
+            while True:
+                async with self._sessions.begin() as session:
+                    ids = await claims.claim(
+                        session,
+                        models.Notification,
+                        worker=self.worker_id,
+                        now=self._clock(),
+                        limit=self._batch,
+                        order_by=(models.Notification.id,),
+                    )
+                    rows = [await session.get(models.Notification, i) for i in ids]
+                    work = [(r.id, r.channel, r.user_id, r.text, r.attempts) for r in rows if r is not None]
+                if not work:
+                    return result
+                heartbeat.hold(row[0] for row in work)
+                for row_id, channel, user_id, text, attempts in work:
+                    try:
+                        await heartbeat.run(
+                            row_id, self._send(row_id, channel, user_id, text, attempts, result)
+                        )
+                    except TakenOver:  # we stalled past the lease: the new holder sends it
+                        log.warning("notify.taken_over", channel=channel, row=row_id)
 
     async def _send(
         self, row_id: int, channel: str, user_id: str, text: str, attempts: int, result: DispatchResult
@@ -147,8 +164,9 @@ class Dispatcher:
             status = "held" if delivery is Delivery.HELD else "sent"
         metrics.NOTIFICATIONS.labels(channel, "retried" if status == "pending" else status).inc()
         async with self._sessions.begin() as session:
-            row = await session.get(models.Notification, row_id)
-            if row is None:
+            row = await claims.still_claimed(session, models.Notification, row_id, self.worker_id)
+            if row is None:  # taken over during the send: the new holder records (and sends) it
+                log.warning("notify.taken_over", channel=channel, row=row_id)
                 return
             row.claimed_by, row.last_error = None, error[:500] if error else None
             row.status = status

@@ -2,10 +2,11 @@
 messages relayed to staff) to the case system, and a filed case's photos after it (fetched from
 the resident's channel, uploaded as the case's attachments).
 
-Each row is claimed (``bot.jobs.claims``), sent with the row's idempotency key, and
-marked done with what came back — so a worker killed after the case system answered, or an
-answer lost on the way, leads to a retry that the case system recognises: never a second case.
-Rows wait while the case system is down and come back with growing delays.
+Each row is claimed (``bot.jobs.claims``, renewed by a heartbeat however long the call takes),
+sent with the row's idempotency key, and marked done with what came back — only while the claim
+is still ours — so a worker killed after the case system answered, or an answer lost on the way,
+leads to a retry that the case system recognises: never a second case. Rows wait while the case
+system is down and come back with growing delays.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -21,10 +22,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend_client import BackendRejected, BackendUnavailable, CaseSystemClient
-from backend_client.models import CaseCreate, EscalationCreate, HandoffCreate, Reporter, TranscriptLine
+from backend_client.models import (
+    CaseCreate,
+    ErasureOutcomeKind,
+    ErasureRequest,
+    ErasureRequestCreate,
+    EscalationCreate,
+    HandoffCreate,
+    Reporter,
+    TranscriptLine,
+)
 from bot.dialogs.replies import Replies
+from bot.jobs import claims
 from bot.jobs.backoff import next_attempt
-from bot.jobs.claims import claim
+from bot.jobs.heartbeat import RENEW_EVERY, TakenOver
 from bot.jobs.media import MediaGone, MediaSource
 from bot.jobs.notices import queue_notification
 from bot.storage import models
@@ -55,6 +66,7 @@ class OutboxWorker:
         batch: int = 20,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         media: dict[str, MediaSource] | None = None,
+        renew_every: timedelta = RENEW_EVERY,
     ) -> None:
         self._sessions = sessions
         self._client = client
@@ -63,24 +75,37 @@ class OutboxWorker:
         self.worker_id = worker_id or f"outbox-{uuid.uuid4().hex[:8]}"
         self._batch = batch
         self._clock = clock
+        self._renew_every = renew_every
 
     async def flush_once(self) -> FlushResult:
         """Handle every row due now, urgent ones first, in batches."""
         result = FlushResult()
-        while True:
-            async with self._sessions.begin() as session:
-                ids = await claim(
-                    session,
-                    models.OutboxItem,
-                    worker=self.worker_id,
-                    now=self._clock(),
-                    limit=self._batch,
-                    order_by=(models.OutboxItem.priority, models.OutboxItem.id),
-                )
-            if not ids:
-                return result
-            for row_id in ids:
-                await self._handle(row_id, result)
+        heartbeat = claims.heartbeat(
+            self._sessions,
+            models.OutboxItem,
+            worker=self.worker_id,
+            clock=self._clock,
+            every=self._renew_every,
+        )
+        async with heartbeat:
+            while True:
+                async with self._sessions.begin() as session:
+                    ids = await claims.claim(
+                        session,
+                        models.OutboxItem,
+                        worker=self.worker_id,
+                        now=self._clock(),
+                        limit=self._batch,
+                        order_by=(models.OutboxItem.priority, models.OutboxItem.id),
+                    )
+                if not ids:
+                    return result
+                heartbeat.hold(ids)
+                for row_id in ids:
+                    try:
+                        await heartbeat.run(row_id, self._handle(row_id, result))
+                    except TakenOver:  # we stalled past the lease: the new holder sends it
+                        log.warning("outbox.taken_over", row=row_id)
 
     async def _handle(self, row_id: int, result: FlushResult) -> None:
         async with self._sessions() as session:
@@ -91,9 +116,13 @@ class OutboxWorker:
             try:
                 request = await self._prepare(session, kind, payload, case_id)
             except NotReadyYet as exc:
-                await self._retry(row_id, str(exc))
-                result.retried += 1
-                return
+                not_ready: str | None = str(exc)
+            else:
+                not_ready = None
+        if not_ready is not None:  # outside the read: SQLite has one connection
+            await self._retry(row_id, not_ready)
+            result.retried += 1
+            return
         try:
             response = await request(key)
         except BackendUnavailable as exc:
@@ -107,10 +136,12 @@ class OutboxWorker:
             log.error("outbox.rejected", kind=kind, row=row_id, error=str(exc))
             return
         async with self._sessions.begin() as session:
+            item = await claims.still_claimed(session, models.OutboxItem, row_id, self.worker_id)
+            if item is None:  # taken over while we sent: the new holder records it
+                log.warning("outbox.taken_over", kind=kind, row=row_id)
+                return
+            item.status, item.done_at, item.last_error = "done", self._clock(), None
             await self._apply(session, kind, payload, case_id, response)
-            item = await session.get(models.OutboxItem, row_id)
-            if item is not None:
-                item.status, item.done_at, item.last_error = "done", self._clock(), None
         result.done += 1
         log.info("outbox.done", kind=kind, row=row_id)
 
@@ -127,7 +158,7 @@ class OutboxWorker:
                 reference=case.reference, dispute_type=case.dispute_type, description=case.description,
                 place=case.place, latitude=case.latitude, longitude=case.longitude, occurred=case.occurred,
                 other_party=case.other_party, reporter=Reporter(name=case.name, phone=case.phone),
-                channel=case.channel, consent_at=case.consent_at,
+                channel=case.channel, consent_at=case.consent_at, resident_ref=case.user_id,
             )  # fmt: skip
             return lambda key: client.create_case(body, idempotency_key=key)
         if kind == "attachment":
@@ -135,6 +166,8 @@ class OutboxWorker:
             if case is None or case.backend_case_no is None:
                 raise NotReadyYet("the case is not filed yet")
             return self._upload(case.backend_case_no, case.channel, payload["ref"])
+        if kind == "erasure":
+            return await self._erasure(session, payload)
         if kind == "escalation":
             transcript = await _transcript(session, payload["channel"], payload["user_id"])
             escalation = EscalationCreate(
@@ -182,6 +215,53 @@ class OutboxWorker:
             categories=payload["categories"], self_harm=payload["self_harm"], transcript=transcript,
         )  # fmt: skip
         return lambda key: self._client.create_escalation(escalation, idempotency_key=key)
+
+    async def _erasure(self, session: AsyncSession, payload: dict[str, Any]) -> Callable[[str], Any]:
+        """Ask the case system to delete the resident's data, covering every case it holds; a
+        case still being filed is waited for (otherwise it would escape the request)."""
+        cases = list(await session.scalars(_cases_of(payload["channel"], payload["user_id"])))
+        for case in cases:
+            if case.backend_case_no is None and await _being_filed(session, case.id):
+                raise NotReadyYet("a case of the resident is being filed")
+        body = ErasureRequestCreate(
+            channel=payload["channel"],
+            resident_ref=payload["user_id"],
+            case_nos=[c.backend_case_no for c in cases if c.backend_case_no],
+        )
+        return lambda key: self._client.request_erasure(body, idempotency_key=key)
+
+    async def _erased(self, session: AsyncSession, payload: dict[str, Any], answer: ErasureRequest) -> None:
+        """The case system answered: the bot's last traces go, and the resident hears the outcome."""
+        channel, user_id = payload["channel"], payload["user_id"]
+        cases = list(await session.scalars(_cases_of(channel, user_id)))
+        references = {c.backend_case_no: c.reference for c in cases if c.backend_case_no}
+        for case in cases:
+            await session.delete(case)
+        kept = [
+            references.get(o.case_no, o.case_no) for o in answer.cases if o.outcome is ErasureOutcomeKind.KEPT
+        ]
+        erased = [
+            references.get(o.case_no, o.case_no)
+            for o in answer.cases
+            if o.outcome is ErasureOutcomeKind.ERASED
+        ]
+        if kept:
+            text = self._replies.text("privacy.erased_some_kept", references="、".join(kept))
+        else:
+            part = self._replies.text("privacy.erased_cases", references="、".join(erased)) if erased else ""
+            text = self._replies.text("privacy.erased", cases_part=part)
+        await queue_notification(
+            session, channel=channel, user_id=user_id, text=text, key=f"erasure:{payload['token']}"
+        )
+
+    async def _erasure_refused(self, session: AsyncSession, payload: dict[str, Any]) -> None:
+        channel, user_id = payload["channel"], payload["user_id"]
+        for case in await session.scalars(_cases_of(channel, user_id)):
+            await session.delete(case)
+        text = self._replies.text("privacy.erase_failed")
+        await queue_notification(
+            session, channel=channel, user_id=user_id, text=text, key=f"erasure:{payload['token']}"
+        )
 
     def _upload(self, case_no: str, channel: str, ref: str) -> Callable[[str], Any]:
         source = self._media.get(channel)
@@ -233,6 +313,8 @@ class OutboxWorker:
                 text=self._replies.text(payload["alert"]),
                 key=f"handoff-alarm:{payload['handoff_id']}:{payload['queued_at']}",
             )
+        elif kind == "erasure":
+            await self._erased(session, payload, response)
         elif kind == "handoff":
             handoff = await session.get(models.Handoff, payload["handoff_id"])
             if handoff is not None:
@@ -242,7 +324,7 @@ class OutboxWorker:
 
     async def _retry(self, row_id: int, error: str) -> None:
         async with self._sessions.begin() as session:
-            item = await session.get(models.OutboxItem, row_id)
+            item = await claims.still_claimed(session, models.OutboxItem, row_id, self.worker_id)
             if item is None:
                 return
             item.attempts += 1
@@ -251,10 +333,25 @@ class OutboxWorker:
 
     async def _fail(self, row_id: int, error: str) -> None:
         async with self._sessions.begin() as session:
-            item = await session.get(models.OutboxItem, row_id)
+            item = await claims.still_claimed(session, models.OutboxItem, row_id, self.worker_id)
             if item is not None:
                 item.attempts += 1
                 item.status, item.last_error = "failed", error[:500]
+                if item.kind == "erasure":  # the bot's copy goes all the same; staff follow up
+                    await self._erasure_refused(session, dict(item.payload))
+
+
+def _cases_of(channel: str, user_id: str) -> Any:
+    return select(models.Case).where(models.Case.channel == channel, models.Case.user_id == user_id)
+
+
+async def _being_filed(session: AsyncSession, case_id: int) -> bool:
+    status = await session.scalar(
+        select(models.OutboxItem.status).where(
+            models.OutboxItem.case_id == case_id, models.OutboxItem.kind == "file_case"
+        )
+    )
+    return status in ("pending", "claimed")
 
 
 async def _nothing(_key: str) -> None:

@@ -1,7 +1,8 @@
 """Progress sync: read the case system's changes feed from the last cursor, store each case's new
-step, and queue one notification per change. One process at a time holds the job's lease; the
-cursor moves in the same transaction as the page's changes, so a crash re-reads at most one
-page, and the notification's dedupe key makes a re-read harmless."""
+step, and queue one notification per change. One process at a time holds the job's lease
+(renewed while it reads, free again seconds after its holder dies); the cursor moves in the same
+transaction as the page's changes, so a crash re-reads at most one page, and the notification's
+dedupe key makes a re-read harmless."""
 
 from __future__ import annotations
 
@@ -19,12 +20,12 @@ from backend_client.models import CaseChange
 from bot.cases.steps import CaseSteps
 from bot.dialogs.replies import Replies
 from bot.jobs import leases
+from bot.jobs.heartbeat import RENEW_EVERY
 from bot.jobs.notices import queue_notification
 from bot.storage import models
 
 log = structlog.get_logger(__name__)
 JOB = "progress_sync"
-LEASE_TTL = timedelta(minutes=5)
 
 
 @dataclass
@@ -47,6 +48,7 @@ class ProgressSync:
         page_size: int = 1000,
         holder: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        renew_every: timedelta = RENEW_EVERY,
     ) -> None:
         self._sessions = sessions
         self._client = client
@@ -55,6 +57,7 @@ class ProgressSync:
         self._page_size = page_size
         self.holder = holder or f"sync-{uuid.uuid4().hex[:8]}"
         self._clock = clock
+        self._renew_every = renew_every
 
     async def sync_once(self) -> SyncResult:
         requests = 0
@@ -66,7 +69,7 @@ class ProgressSync:
             return page.changes, page.next_cursor, page.has_more
 
         run = await leases.read_feed(
-            self._sessions, JOB, self.holder, self._clock, LEASE_TTL, fetch, self._apply
+            self._sessions, JOB, self.holder, self._clock, fetch, self._apply, renew_every=self._renew_every
         )
         if run is None:
             return SyncResult()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from bot.dialogs.ports import CaseView, DuplicateMessage, HandoffView
 from bot.dialogs.state import ConversationState
 from bot.dialogs.work import (
     CaseReport,
+    EraseResident,
     Escalation,
     FaqMiss,
     ForgetMessages,
@@ -29,13 +31,13 @@ from bot.dialogs.work import (
     SafetyCheckResolved,
     Work,
 )
-from bot.privacy import mask_personal_data
+from bot.privacy import mask_for_volunteers
 from bot.storage import models
 from bot.storage.db import sessions
 from bot.storage.notifications import take_held_in
 
 # Outbox priorities: lower runs first.
-PRIORITY = {"escalation": 0, "handoff": 10, "relay": 10, "file_case": 20}
+PRIORITY = {"escalation": 0, "handoff": 10, "relay": 10, "file_case": 20, "erasure": 40}
 #: Shown to staff before the message that made the bot ask whether the resident was safe.
 SAFETY_CHECK_LABEL = "【安全确认未回复】"
 #: Before a relayed message that sounds dangerous, for the staff member handling the resident.
@@ -187,11 +189,15 @@ class SqlTurn:
                     )
                     .values(text=None, replies=[])
                 )
+            case EraseResident():
+                await erase_resident_here(session, work.channel, work.user_id)
+                payload = {"channel": work.channel, "user_id": work.user_id, "token": uuid.uuid4().hex}
+                session.add(models.OutboxItem(kind="erasure", priority=PRIORITY["erasure"], payload=payload))
             case FaqMiss():
                 session.add(
                     models.FaqMiss(
                         # Volunteers read these: phones, ID and card numbers are masked first.
-                        text=mask_personal_data(work.text),
+                        text=mask_for_volunteers(work.text),
                         dispute_type=work.dispute_type,
                         candidates=list(work.candidates),
                         answered_with=work.answered_with,
@@ -284,6 +290,55 @@ class SqlTurn:
             select(models.Case).where(models.Case.reference == reference.upper())
         )
         return case_view(case) if case else None
+
+
+async def erase_resident_here(session: AsyncSession, channel: str, user_id: str) -> None:
+    """The bot's own copy of a resident's personal data, deleted in the turn that confirmed it
+    (个人信息保护法 第四十七条). What stays until the case system has answered the erasure
+    request: the rows of filed cases stripped to their reference, number and step (to ask the
+    case system about them), and that message ids were handled (so nothing steps twice)."""
+    mine = (models.Case.channel == channel, models.Case.user_id == user_id)
+    await session.execute(
+        update(models.ProcessedMessage)
+        .where(models.ProcessedMessage.channel == channel, models.ProcessedMessage.user_id == user_id)
+        .values(text=None, replies=[])
+    )
+    cases = list(await session.scalars(select(models.Case).where(*mine)))
+    for case in cases:
+        filing = await session.scalar(
+            select(models.OutboxItem).where(
+                models.OutboxItem.case_id == case.id, models.OutboxItem.kind == "file_case"
+            )
+        )
+        if filing is not None and filing.status == "pending":  # never reached the case system
+            await session.execute(delete(models.OutboxItem).where(models.OutboxItem.case_id == case.id))
+            await session.delete(case)
+            continue
+        if filing is not None and filing.status == "claimed":
+            continue  # being filed right now: the erasure request waits for it, then covers it
+        await session.execute(  # photos not yet uploaded stay with the resident
+            delete(models.OutboxItem).where(
+                models.OutboxItem.case_id == case.id,
+                models.OutboxItem.kind == "attachment",
+                models.OutboxItem.status == "pending",
+            )
+        )
+        case.description = case.place = case.occurred = ""
+        case.other_party = case.name = case.phone = None
+        case.attachments, case.latitude, case.longitude = [], None, None
+        case.public_note = None
+    await session.execute(
+        delete(models.Notification).where(
+            models.Notification.channel == channel, models.Notification.user_id == user_id
+        )
+    )
+    await session.execute(
+        delete(models.Handoff).where(
+            models.Handoff.channel == channel,
+            models.Handoff.user_id == user_id,
+            models.Handoff.status == "closed",
+        )
+    )
 
 
 def _dialect(session: AsyncSession) -> str:

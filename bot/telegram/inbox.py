@@ -8,8 +8,9 @@ PTB's ``process_update`` and marks it done. A failure is retried with backoff, a
 refused the request), the row is marked failed.
 
 At least once: a process that dies after the replies went out but before the row was marked
-done leaves the row claimed; when its lease runs out the update is handled again, the engine
-returns its recorded replies (it steps nothing twice), and the resident gets them a second time.
+done leaves the row claimed (a heartbeat renews the claims only while the process lives); when its
+lease runs out, seconds later, the update is handled again, the engine returns its recorded
+replies (it steps nothing twice), and the resident gets them a second time.
 
 A handled row keeps only its ``update_id`` (the payload holds the resident's words and is
 cleared); finished rows are deleted after ``RETENTION``.
@@ -35,8 +36,10 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.dialogs.engine import KeyedLocks
+from bot.jobs import claims
 from bot.jobs.backoff import next_attempt
 from bot.jobs.claims import claim, rowcount
+from bot.jobs.heartbeat import Heartbeat, TakenOver
 from bot.storage.models import InboundUpdate
 from bot.telegram.application import CHANNEL, TelegramApp
 from bot.telegram.sender import retry_after_seconds
@@ -120,22 +123,29 @@ class Inbox:
         """Handle every due update, a batch at a time: chats side by side, each chat's in order."""
         now = now or self._clock()
         result = InboxResult()
-        while True:
-            work = await self._claim(now)
-            if not work:
-                return result
-            try:
-                await self._ready()
-            except TelegramError as exc:  # Telegram unreachable (getMe failed): hand the rows back
-                log.warning("telegram.unavailable", error=_describe(exc))
-                await self._release([row_id for row_id, _ in work], now + timedelta(seconds=RELEASE_SECONDS))
-                return result
-            chats: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
-            for row_id, payload in work:
-                chats[_chat_key(payload)].append((row_id, payload))
-            await asyncio.gather(*(self._handle_chat(key, rows, now, result) for key, rows in chats.items()))
-            if len(work) < self._batch:
-                return result
+        heartbeat = claims.heartbeat(self._sessions, InboundUpdate, worker=self.worker_id, clock=self._clock)
+        async with heartbeat:
+            while True:
+                work = await self._claim(now)
+                if not work:
+                    return result
+                heartbeat.hold(row_id for row_id, _ in work)
+                try:
+                    await self._ready()
+                except TelegramError as exc:  # Telegram unreachable (getMe failed): hand the rows back
+                    log.warning("telegram.unavailable", error=_describe(exc))
+                    await self._release(
+                        [row_id for row_id, _ in work], now + timedelta(seconds=RELEASE_SECONDS)
+                    )
+                    return result
+                chats: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+                for row_id, payload in work:
+                    chats[_chat_key(payload)].append((row_id, payload))
+                await asyncio.gather(
+                    *(self._handle_chat(key, rows, now, result, heartbeat) for key, rows in chats.items())
+                )
+                if len(work) < self._batch:
+                    return result
 
     async def _claim(self, now: datetime) -> list[tuple[int, dict[str, Any]]]:
         async with self._sessions.begin() as session:
@@ -167,12 +177,23 @@ class Inbox:
             )
 
     async def _handle_chat(
-        self, key: str, rows: list[tuple[int, dict[str, Any]]], now: datetime, result: InboxResult
+        self,
+        key: str,
+        rows: list[tuple[int, dict[str, Any]]],
+        now: datetime,
+        result: InboxResult,
+        heartbeat: Heartbeat[int],
     ) -> None:
         async with self._chats.hold((CHANNEL, key)):
             for row_id, payload in rows:
-                error = await self._process(payload)
-                await self._finish(row_id, error, now, result)
+                try:
+                    await heartbeat.run(row_id, self._handle(row_id, payload, now, result))
+                except TakenOver:  # we stalled past the lease: the new holder handles it
+                    log.warning("telegram.update_taken_over", row=row_id)
+
+    async def _handle(self, row_id: int, payload: dict[str, Any], now: datetime, result: InboxResult) -> None:
+        error = await self._process(payload)
+        await self._finish(row_id, error, now, result)
 
     async def _process(self, payload: dict[str, Any]) -> BaseException | None:
         failures: list[BaseException] = []

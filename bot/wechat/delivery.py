@@ -64,10 +64,15 @@ async def went_late(session: AsyncSession, openid: str, message_id: str) -> bool
     )
     if marked is not None:
         return True
-    queued = await session.scalar(
-        select(Notification.id).where(Notification.dedupe_key.startswith(f"{LATE}:{ref}:")).limit(1)
-    )
+    # The first part's exact key, not a prefix: LIKE 'prefix%' is a scan of every notification
+    # ever kept (on SQLite and on PostgreSQL without a pattern index), on every message.
+    first = _key(LATE, ref, 0)
+    queued = await session.scalar(select(Notification.id).where(Notification.dedupe_key == first))
     return queued is not None
+
+
+def _key(kind: str, ref: str, number: int) -> str:
+    return f"{kind}:{ref}:{number}"
 
 
 async def queue_texts(
@@ -77,6 +82,6 @@ async def queue_texts(
     ref = message_ref(openid, message_id)
     added = 0
     for number, text in enumerate(texts):
-        key = f"{kind}:{ref}:{number}"
+        key = _key(kind, ref, number)
         added += await queue_notification(session, channel=CHANNEL, user_id=openid, text=text, key=key)
     return added

@@ -2,9 +2,10 @@
 
 WeChat hands out a token for two hours and a new token invalidates the previous one after a
 short overlap, so a process that fetched its own would knock out the token of the others. The
-``TokenRefresher`` job therefore runs under a database lease (one process at a time), fetches
-only when the stored token is missing or close to its end, and writes it to ``channel_tokens``;
-``StoredAccessToken`` is what the API clients of every process read it from.
+``TokenRefresher`` job therefore runs under a database lease (one process at a time; renewed while
+it runs, free again seconds after its holder dies), fetches only when the stored token is missing
+or close to its end, and writes it to ``channel_tokens``; ``StoredAccessToken`` is what the API
+clients of every process read it from.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.jobs.leases import acquire, release
+from bot.jobs import leases
+from bot.jobs.heartbeat import RENEW_EVERY
 from bot.storage.models import ChannelToken
 from bot.wechat.api import WeChatApi, WeChatRetryable
 
@@ -30,7 +32,6 @@ REFRESH_BEFORE = timedelta(minutes=15)
 #: A process re-reads the stored token this long before its end (the refresher has replaced
 #: it by then); WeChat keeps the old token valid a few minutes after a new one is issued.
 CACHE_MARGIN = timedelta(minutes=5)
-LEASE_TTL = timedelta(minutes=2)
 
 
 class StoredAccessToken:
@@ -78,6 +79,7 @@ class TokenRefresher:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         holder: str | None = None,
+        renew_every: timedelta = RENEW_EVERY,
     ) -> None:
         self._sessions = sessions
         self._api = api
@@ -85,17 +87,18 @@ class TokenRefresher:
         self._secret = secret
         self._clock = clock
         self.holder = holder or f"wechat-token-{uuid.uuid4().hex[:8]}"
+        self._renew_every = renew_every
 
     async def run_once(self) -> TokenState | None:
         """Make sure a token with some life left is stored. None: another process is at it."""
-        async with self._sessions.begin() as session:
-            if not await acquire(session, JOB_NAME, self.holder, self._clock(), LEASE_TTL):
-                return None
-        try:
-            return await self._refresh_if_due()
-        finally:
-            async with self._sessions.begin() as session:
-                await release(session, JOB_NAME, self.holder)
+        return await leases.under_lease(
+            self._sessions,
+            JOB_NAME,
+            self.holder,
+            self._clock,
+            self._refresh_if_due,
+            renew_every=self._renew_every,
+        )
 
     async def stored_expiry(self) -> datetime | None:
         async with self._sessions() as session:
@@ -110,6 +113,10 @@ class TokenRefresher:
         now = self._clock()
         expires_at = now + timedelta(seconds=issued.expires_in)
         async with self._sessions.begin() as session:
+            # Store it only while the lease is ours: a refresher that stalled past it and was
+            # taken over leaves the row to the new holder.
+            if not await leases.renew(session, JOB_NAME, self.holder, now):
+                raise leases.LeaseLost(JOB_NAME)
             row = await session.get(ChannelToken, TOKEN_NAME)
             if row is None:
                 session.add(

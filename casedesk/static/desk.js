@@ -45,6 +45,8 @@
         if (item.urgent) { link.appendChild(el("span", "tag", "紧急")); }
         link.appendChild(el("span", "status", item.status_label + (item.taken_by ? "（" + item.taken_by + "）" : "")));
         link.appendChild(el("span", "meta", item.channel + " · " + item.resident_ref));
+        var cases = item.cases || {};
+        link.appendChild(el("span", "cases", (cases.label || "") + (cases.phone ? " · " + cases.phone : "")));
         link.appendChild(el("span", "text", item.text));
         link.appendChild(el("span", "age", "已等 " + item.waiting));
         li.appendChild(link);

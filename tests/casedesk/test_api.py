@@ -586,6 +586,7 @@ async def test_the_served_schema_is_the_committed_file(desk: Desk) -> None:
         "/api/v1/handoffs/{handoff_id}/messages",
         "/api/v1/handoffs/{handoff_id}/close",
         "/api/v1/handoff-events",
+        "/api/v1/erasure-requests",
     }
 
 

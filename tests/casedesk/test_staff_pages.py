@@ -292,3 +292,38 @@ async def test_the_pages_fit_a_phone(phone: Window, page_desk: Desk, api: httpx.
     await page.get_by_role("button", name="确认转步骤").tap()
     await expect(page.locator("#case-step")).to_have_text("已撤回")
     await expect(page.locator("#step-form")).to_have_count(0)  # final: nothing more to do
+
+
+async def test_the_handoff_page_links_to_the_residents_case(
+    window: Window, page_desk: Desk, api: httpx.AsyncClient
+) -> None:
+    page = window.page
+    ref = f"r-{uuid.uuid4().hex[:8]}"
+    case = await post(
+        api,
+        "/cases",
+        case_body(
+            channel="wechat", resident_ref=ref, dispute_type="property_mgmt", description="物业不修电梯"
+        ),
+    )
+    other = await post(api, "/cases", case_body(channel="wechat", resident_ref=f"r-{uuid.uuid4().hex[:8]}"))
+    text = f"我要找工作人员 {uuid.uuid4().hex[:6]}"
+    await post(api, "/handoffs", {"channel": "wechat", "resident_ref": ref, "text": text})
+
+    await signed_in(page, await page_desk.new_staff())
+    await page.goto("/inbox")
+    item = page.locator("#inbox-list li", has_text=text)
+    await expect(item.locator(".cases")).to_have_text("1 件案件 · 138****0000")
+    await item.locator("a").click()
+    cases = page.locator("#resident-cases")
+    await expect(cases.locator("h2")).to_have_text("该居民登记的案件")
+    link = cases.get_by_role("link", name=re.compile(re.escape(str(case["case_no"]))))
+    await expect(link).to_contain_text(str(case["reference"]))
+    await expect(link).to_contain_text("物业纠纷")
+    await expect(link).to_contain_text("登记受理")
+    await expect(cases.locator(".phone")).to_have_text("联系电话 13800000000")
+    await expect(cases).not_to_contain_text(str(other["case_no"]))
+    await link.click()
+    await expect(page).to_have_url(re.compile(rf"/case/{re.escape(str(case['case_no']))}$"))
+    await expect(page.locator("h1")).to_contain_text(str(case["case_no"]))
+    await expect(page.locator("#case-description")).to_have_text("物业不修电梯")

@@ -3,8 +3,8 @@
 ``REGISTRY`` lists every flow the router can reach; the router builds its tables from it.
 """
 
-from bot.dialogs.flows import handoff, legal, progress, report, safety
+from bot.dialogs.flows import handoff, legal, my_data, progress, report, safety
 from bot.dialogs.registry import Registry
 
-REGISTRY = Registry((safety.SPEC, report.SPEC, progress.SPEC, legal.SPEC, handoff.SPEC))
+REGISTRY = Registry((safety.SPEC, report.SPEC, progress.SPEC, legal.SPEC, handoff.SPEC, my_data.SPEC))
 REGISTRY.check()
