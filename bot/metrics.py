@@ -57,6 +57,8 @@ WECHAT_LATE_REPLIES = Counter(
     ["how"],
     registry=REGISTRY,
 )
+for _how in ("pushed", "passive"):  # both series exist, at 0, from the start
+    WECHAT_LATE_REPLIES.labels(how=_how)
 #: Seconds, from a request's arrival (bot/timing.py), to the WeChat handler starting on it (body
 #: read): the event loop, uvicorn and the body read, which a deadline counted from the route missed.
 WECHAT_QUEUE_SECONDS = Histogram(
