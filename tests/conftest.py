@@ -3,6 +3,7 @@ model (``make test`` trains it first) and shared by every test marked ``rasa``."
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
@@ -276,3 +277,13 @@ async def casedesk(
     app = create_desk(desk_settings)
     async with serve(app) as url:
         yield RunningDesk(url, app.state.desk, desk_settings)
+
+
+def readable(value: object) -> str:
+    """A database column as text with its Chinese as characters (for "nothing of it is left"
+    checks): SQLite hands JSON back as a string with \\u escapes, PostgreSQL as objects."""
+    if isinstance(value, str) and value[:1] in ("[", "{"):
+        value = json.loads(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)

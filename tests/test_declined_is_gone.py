@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.web_history import recent_exchanges
-from tests.conftest import Resident
+from tests.conftest import Resident, readable
 
 pytestmark = pytest.mark.rasa
 
@@ -23,11 +23,11 @@ async def _stored(database: AsyncEngine, user_id: str) -> str:
         rows = await connection.execute(
             text("SELECT text, replies FROM processed_messages WHERE user_id = :u"), {"u": user_id}
         )
-        messages = " ".join(f"{t} {r}" for t, r in rows)
+        messages = " ".join(f"{readable(t)} {readable(r)}" for t, r in rows)
         states = await connection.execute(
             text("SELECT state FROM conversations WHERE user_id = :u"), {"u": user_id}
         )
-        return messages + " ".join(str(s) for (s,) in states)
+        return messages + " ".join(readable(s) for (s,) in states)
 
 
 async def _tell_with_phone(resident: Resident) -> None:

@@ -22,7 +22,7 @@ from bot.settings import Settings
 from bot.storage import models
 from bot.storage.db import sessions
 from casedesk.erasure import ERASED
-from tests.conftest import DESK_TOKEN, Resident, RunningDesk, complete_report
+from tests.conftest import DESK_TOKEN, Resident, RunningDesk, complete_report, readable
 
 PHONE = "13561234987"
 FIRST = "楼上邻居天天半夜剁排骨 吵得老人睡不着 我住青枫苑12栋 想请你们调解"
@@ -94,10 +94,10 @@ async def _everything_kept(database: AsyncEngine, user_id: str) -> str:
     async with database.connect() as connection:
         for query in queries:
             for row in await connection.execute(text(query), {"u": user_id}):
-                found.extend(str(value) for value in row)
+                found.extend(readable(value) for value in row)
         for (payload,) in await connection.execute(text("SELECT payload FROM outbox")):
-            if user_id in str(payload):
-                found.append(str(payload))
+            if user_id in readable(payload):
+                found.append(readable(payload))
     return " ".join(found)
 
 
@@ -127,7 +127,9 @@ async def test_deleting_my_data_erases_the_bots_copy_and_asks_the_desk(
 ) -> None:
     await complete_report(resident, FIRST, phone=PHONE)
     await complete_report(resident, SECOND, phone=PHONE)
-    await desk.outbox.flush_once()  # both cases reach the desk
+    alarm = await resident.say("楼上那人拿着刀在青枫苑12栋楼道里堵我，说今晚要砍死我")
+    assert alarm[0].key.startswith("urgent.")
+    await desk.outbox.flush_once()  # both cases and the alarm reach the desk
     first_no, second_no = await _filed_case_nos(database, resident.user_id)
     await casedesk.store.move_case(
         second_no, to=Step.MEDIATION, expected=Step.ACCEPTED, public_note=None, staff="调解员"

@@ -332,6 +332,7 @@ async def erase_resident_here(session: AsyncSession, channel: str, user_id: str)
             models.Notification.channel == channel, models.Notification.user_id == user_id
         )
     )
+    await _scrub_sent_work(session, channel, user_id)
     await session.execute(
         delete(models.Handoff).where(
             models.Handoff.channel == channel,
@@ -339,6 +340,34 @@ async def erase_resident_here(session: AsyncSession, channel: str, user_id: str)
             models.Handoff.status == "closed",
         )
     )
+
+
+#: Outbox kinds whose payload carries what the resident wrote (an alarm, a request for a
+#: person, a message relayed to staff).
+_WORDS_IN_PAYLOAD = ("escalation", "handoff", "handoff_alarm", "relay")
+
+
+async def _scrub_sent_work(session: AsyncSession, channel: str, user_id: str) -> None:
+    """Work already at the case system keeps its row (its idempotency key), not the resident's
+    words: the case system holds its own copy, which the erasure request covers. (A scan of the
+    finished rows: a deletion request is rare, and payloads are JSON on both databases.)"""
+    handoffs = set(
+        await session.scalars(
+            select(models.Handoff.id).where(
+                models.Handoff.channel == channel, models.Handoff.user_id == user_id
+            )
+        )
+    )
+    rows = await session.scalars(
+        select(models.OutboxItem).where(
+            models.OutboxItem.kind.in_(_WORDS_IN_PAYLOAD), models.OutboxItem.status.in_(("done", "failed"))
+        )
+    )
+    for row in rows:
+        p = row.payload
+        mine = (p.get("channel"), p.get("user_id")) == (channel, user_id) or p.get("handoff_id") in handoffs
+        if mine and p.get("text"):
+            row.payload = {**p, "text": ""}
 
 
 def _dialect(session: AsyncSession) -> str:
