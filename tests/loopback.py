@@ -115,13 +115,13 @@ async def proxy(target_url: str) -> AsyncIterator[Proxy]:
 
 
 @asynccontextmanager
-async def serve(app: Any, port: int | None = None) -> AsyncIterator[str]:
+async def serve(app: Any, port: int | None = None, **config: Any) -> AsyncIterator[str]:
     """Run an ASGI app with uvicorn on a loopback port (a free one unless given), as a task of
-    the test's loop."""
+    the test's loop; ``config``: more ``uvicorn.Config`` settings (``http=``, ``lifespan=``)."""
     import uvicorn
 
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

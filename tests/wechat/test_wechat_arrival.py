@@ -9,16 +9,12 @@ past is injected through the server's own stamp — no test here waits for a clo
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -31,7 +27,7 @@ from bot.handlers.wechat import WeChatWebhook
 from bot.settings import Settings, WeChatMode
 from bot.storage import models
 from bot.timing import Arrival, ArrivalStamp, StampingH11Protocol, arrival_of
-from tests.loopback import free_port
+from tests.loopback import serve
 from tests.wechat.wechat_server import Resident, WeChatServer, random_aes_key
 
 TOKEN = "wechatArrivalToken"
@@ -49,27 +45,6 @@ class Waited(StampingH11Protocol):
     def stamp_now(self) -> Arrival:
         now = Arrival.now("socket")
         return Arrival(now.monotonic - self.seconds, now.wall - self.seconds, now.source)
-
-
-@asynccontextmanager
-async def serve(
-    app: Any, protocol: type[StampingH11Protocol], lifespan: Literal["auto", "off"] = "auto"
-) -> AsyncIterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", http=protocol, lifespan=lifespan
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @dataclass
@@ -112,7 +87,7 @@ async def started(settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
         }
     )
     app = create_app(app_settings)
-    async with serve(app, Waited) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with serve(app, http=Waited) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
         webhook = app.state.runtime.adapters["wechat"]
         wechat = WeChatServer(client, token=TOKEN, app_id=APP_ID, aes_key=aes_key, mode="safe")
         yield Running(app, wechat, webhook)
@@ -224,7 +199,7 @@ async def test_the_server_stamps_each_request_when_its_first_bytes_are_read() ->
         await send({"type": "http.response.body", "body": b"ok"})
 
     async with (
-        serve(ArrivalStamp(app, timing_paths=("/t",)), StampingH11Protocol, lifespan="off") as url,
+        serve(ArrivalStamp(app, timing_paths=("/t",)), http=StampingH11Protocol, lifespan="off") as url,
         httpx.AsyncClient(base_url=url) as client,
     ):
         before_first = Arrival.now()
