@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -31,7 +31,9 @@ from bot.jobs.nudge import Nudgeable
 from bot.jobs.outbox import OutboxWorker
 from bot.jobs.pacing import slots_purge
 from bot.jobs.retention import Retention, RetentionPolicy
+from bot.jobs.running import RunningJobs
 from bot.jobs.scheduler import build_scheduler
+from bot.jobs.scheduler import stop as stop_jobs
 from bot.jobs.sync import ProgressSync
 from bot.metrics import MeasuredEngine
 from bot.nlu.labels import DisputeCatalog
@@ -96,11 +98,13 @@ class Jobs:
     retention: Retention
     #: The feed readers, which the case system's "feeds moved" call runs at once.
     feeds: tuple[Nudgeable, ...] = ()
+    #: Every run under way (scheduled or nudged), which shutdown lets finish first.
+    running: RunningJobs = field(default_factory=RunningJobs)
 
     def __post_init__(self) -> None:
         self.feeds = (
-            Nudgeable("handoff_events", self.handoffs.poll_once),
-            Nudgeable("progress_sync", self.sync.sync_once),
+            Nudgeable("handoff_events", self.handoffs.poll_once, self.running),
+            Nudgeable("progress_sync", self.sync.sync_once, self.running),
         )
 
     def nudge_feeds(self) -> None:
@@ -173,15 +177,17 @@ async def runtime(
         channels, adapters = await _channels(settings, database, engine, stack)
         jobs = build_jobs(settings, database, backend, channels) if backend else None
         scheduler = None
+        running = jobs.running if jobs is not None else RunningJobs()
         if settings.jobs:
             # A publish in another process reaches this one's answers within two seconds.
             periodic = [PeriodicJob("faq_refresh", live.refresh_job, 2.0)]
             periodic += [job for parts in channels.values() for job in parts.jobs]
             if jobs is not None:
                 periodic = [*jobs.periodic(settings), *periodic]
-            scheduler = build_scheduler(periodic)
+            scheduler = build_scheduler(periodic, running)
             scheduler.start()
-            stack.callback(scheduler.shutdown, wait=False)
+        # First on the way out: no run may outlive the database, the channels or the backend.
+        stack.push_async_callback(stop_jobs, scheduler, running)
         yield Runtime(
             settings, database, nlu, engine, backend, jobs, scheduler, channels, adapters, faq_library
         )

@@ -10,16 +10,18 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from bot.jobs.running import RunningJobs
+
 log = structlog.get_logger(__name__)
 
 
 class Nudgeable:
-    def __init__(self, name: str, job: Callable[[], Awaitable[object]]) -> None:
+    def __init__(self, name: str, job: Callable[[], Awaitable[object]], running: RunningJobs) -> None:
         self.name = name
         self._job = job
         self._lock = asyncio.Lock()
         self._queued = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._running = running
 
     async def run(self) -> None:
         """The scheduled run (errors go to the scheduler's guard)."""
@@ -30,9 +32,8 @@ class Nudgeable:
         if self._queued:
             return  # one run is already queued behind the current one: it will see the change
         self._queued = True
-        task = asyncio.get_running_loop().create_task(self._nudged())
-        self._tasks.add(task)  # keep a reference until it finishes
-        task.add_done_callback(self._tasks.discard)
+        # Counted (and referenced) until it finishes: shutdown waits for it.
+        self._running.adopt(asyncio.get_running_loop().create_task(self._nudged()))
 
     async def _nudged(self) -> None:
         async with self._lock:

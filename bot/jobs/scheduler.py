@@ -8,6 +8,7 @@ are claimed row by row (``bot.jobs.claims``), and the two feed readers take a le
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.channel import PeriodicJob
+from bot.jobs.running import RunningJobs
 
 log = structlog.get_logger(__name__)
 
@@ -57,12 +59,24 @@ def _guarded(
     return run
 
 
-def build_scheduler(jobs: Sequence[PeriodicJob]) -> AsyncIOScheduler:
+def build_scheduler(jobs: Sequence[PeriodicJob], running: RunningJobs) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler()
     for job in jobs:
         first = {"next_run_time": datetime.now(UTC)} if job.at_start else {}
         scheduler.add_job(
-            _guarded(job.name, job.run, job.every), "interval", seconds=job.every, id=job.name,
+            running.track(_guarded(job.name, job.run, job.every)), "interval", seconds=job.every, id=job.name,
             max_instances=1, coalesce=True, misfire_grace_time=max(1, int(job.every)), **first,
         )  # fmt: skip
     return scheduler
+
+
+async def stop(scheduler: AsyncIOScheduler | None, running: RunningJobs, grace: float = 5.0) -> None:
+    """Start no more runs, let those under way finish (or cancel them after ``grace`` seconds),
+    then shut the scheduler down. APScheduler's own shutdown only cancels running coroutines
+    without waiting for them, which would race the database's disposal."""
+    if scheduler is not None and scheduler.running:
+        scheduler.pause()
+    await running.settle(grace)
+    if scheduler is not None and scheduler.running:
+        scheduler.shutdown(wait=False)
+        await asyncio.sleep(0)  # AsyncIOScheduler.shutdown runs on the loop's next turn
