@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.nlu.evaluation import Gold, Predicted, format_report, read_gold, score
+from bot.nlu.evaluation import Gold, Predicted, format_report, read_gold, score, withhold_texts
 
 
 def test_scores_intents_types_and_urgent() -> None:
@@ -43,3 +43,19 @@ def test_a_broken_line_is_reported_with_its_number(tmp_path: Path) -> None:
     path.write_text(json.dumps({"text": "x", "intent": "greet"}) + "\n{oops\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"set.jsonl:2"):
         read_gold(path)
+
+
+def test_a_sealed_report_keeps_its_figures_and_prints_no_message() -> None:
+    gold = [
+        Gold("我把药都准备好了", "urgent_risk", None, "alarm"),
+        Gold("楼上漏水", "report_dispute", "neighbor", "none"),
+    ]
+    predicted = [
+        Predicted("report_dispute", "neighbor", False, "none"),
+        Predicted("urgent_risk", None, True, "alarm"),
+    ]
+    report = withhold_texts(score(gold, predicted, ["neighbor"]))
+    text = format_report(report)
+    assert "urgent recall:            0.0%" in text
+    assert "我把药" not in text and "楼上漏水" not in text
+    assert "我把药" not in json.dumps(report.as_dict(), ensure_ascii=False)

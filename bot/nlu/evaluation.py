@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +159,11 @@ def score(gold: list[Gold], predicted: list[Predicted], dispute_codes: list[str]
         danger_missed=[g.text for g, p in danger if p.risk == "none"],
         calm_alarmed_texts=[g.text for g, p in calm if p.risk == "alarm"],
     )
+
+
+def withhold_texts(report: Report) -> Report:
+    """The figures without the messages: a sealed set's texts stay unread by whoever scores it."""
+    return replace(report, urgent_missed=[], urgent_false_alarms=[], danger_missed=[], calm_alarmed_texts=[])
 
 
 def format_report(report: Report) -> str:
