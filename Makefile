@@ -72,6 +72,10 @@ eval-nlu: model ## Score the NLU on the dev sets and the public questions (never
 eval-moves: model ## Score the report conversation's repair moves and extractors on the dev set (never the sealed set)
 	$(BOT) dialog eval tests/data/moves_dev.jsonl
 
+.PHONY: move-model
+move-model: install ## Retrain the learned move reader on bot/dialogs/move_corpus/ (thresholds chosen on the dev set and across batches)
+	$(VENV)/bin/python scripts/train_move_model.py
+
 .PHONY: faq-reranker
 faq-reranker: model ## Retrain the FAQ second stage (dev + faq_train_a) and calibrate it (holdout + faq_train_b)
 	$(VENV)/bin/python scripts/train_faq_reranker.py

@@ -1,4 +1,4 @@
-"""Drop training messages that nearly copy an evaluation or sealed message.
+"""Drop training messages (NLU and move corpora) that nearly copy an evaluation or sealed message.
 
 Writers of training batches never see the evaluation sets, but short everyday messages
 ("车祸赔偿谈不拢") come out alike by chance. An evaluation message the model was trained on
@@ -26,23 +26,26 @@ _YAML_EXAMPLE = re.compile(r"^\s+- (.+)$")
 _ENTITY = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 
 
-def _evaluation_texts() -> list[str]:
+def _evaluation_texts(prefixes: tuple[str, ...] = ("nlu_", "public_")) -> list[str]:
     texts = []
     for path in sorted((ROOT / "tests" / "data").rglob("*.jsonl")):
-        if path.name.startswith(("nlu_", "public_")):
+        if path.name.startswith(prefixes):
             for line in path.read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     texts.append(normalize_text(json.loads(line)["text"]))
     return texts
 
 
-def main(dry_run: bool) -> None:
+def _index(texts: list[str]) -> NearDuplicates:
     near = NearDuplicates()
-    for text in _evaluation_texts():
+    for text in texts:
         if len(skeleton(text)) >= 6:
             near.seen(text)
-    removed: Counter[str] = Counter()
-    for path in sorted((ROOT / "bot" / "nlu" / "data" / "corpus").glob("*.jsonl")):
+    return near
+
+
+def _clean_jsonl(paths: list[Path], near: NearDuplicates, removed: Counter[str], dry_run: bool) -> None:
+    for path in paths:
         kept = []
         for line in path.read_text(encoding="utf-8").splitlines():
             text = normalize_text(json.loads(line)["text"]) if line.strip() else ""
@@ -52,6 +55,12 @@ def main(dry_run: bool) -> None:
             kept.append(line)
         if removed[path.name] and not dry_run:
             path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+
+
+def main(dry_run: bool) -> None:
+    near = _index(_evaluation_texts())
+    removed: Counter[str] = Counter()
+    _clean_jsonl(sorted((ROOT / "bot" / "nlu" / "data" / "corpus").glob("*.jsonl")), near, removed, dry_run)
     # The first hand-written set: one "    - example" line each, entities marked [value](entity).
     for path in sorted((ROOT / "bot" / "nlu" / "data" / "nlu").glob("*.yml")):
         kept = []
@@ -65,6 +74,10 @@ def main(dry_run: bool) -> None:
             kept.append(line)
         if removed[path.name] and not dry_run:
             path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    # The move corpus against the move sets (replies of six characters or more: "上一步", "对"
+    # and "转人工" are the language's fixed formulae, not copies).
+    moves = _index(_evaluation_texts(("moves_",)))
+    _clean_jsonl(sorted((ROOT / "bot" / "dialogs" / "move_corpus").glob("*.jsonl")), moves, removed, dry_run)
     for name, count in sorted(removed.items()):
         print(f"{name}: {count} removed")
     print(f"total: {sum(removed.values())}")

@@ -5,6 +5,8 @@ version of the report flow. The phrasings are the ones residents used when the f
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from bot.dialogs import extract
 from bot.dialogs.evaluation import read_items, score_extraction, score_moves
 from bot.dialogs.flows import REGISTRY
+from bot.dialogs.move_model import CORPUS_DIR, WEIGHTS_FILE
 from bot.dialogs.moves import MoveKind, read_move
 from bot.dialogs.registry import FlowSpec, Registry
 from bot.dialogs.state import ConversationState
@@ -69,6 +72,38 @@ def test_what_residents_wrote_is_read_as_the_move_they_made(
 )
 def test_answers_are_not_taken_for_moves(pending: str, text: str) -> None:
     assert read_move(text, pending) is None
+
+
+@pytest.mark.parametrize(
+    ("pending", "text", "kind"),
+    [
+        ("phone", "这事儿我想了想还是先搁着吧", MoveKind.CANCEL),
+        ("place", "我改主意了", MoveKind.CANCEL),
+        ("phone", "还是不麻烦你们了", MoveKind.CANCEL),
+        ("phone", "家里就一个座机，不太想给", MoveKind.DECLINE),
+        ("name", "我爸让我别留真名", MoveKind.DECLINE),
+    ],
+)
+def test_moves_worded_as_no_rule_lists_are_read_by_the_learned_model(
+    pending: str, text: str, kind: MoveKind
+) -> None:
+    move = read_move(text, pending)
+    assert move is not None and move.kind is kind, (text, move)
+
+
+def test_a_correction_that_names_no_detail_corrects_the_one_holding_the_replaced_words() -> None:
+    known = {"description": "隔壁装修天天开电钻", "place": "幸福里5号楼", "other_party": "西头老李家"}
+    move = read_move("俺记岔了，是东头那家不是西头", "name", known=known)
+    assert move is not None and move.kind is MoveKind.CORRECTION
+    assert (move.slot, move.value, move.replaced) == ("other_party", "东头那家", "西头")
+
+
+def test_the_shipped_move_model_was_trained_on_the_corpus_as_it_is() -> None:
+    files = sorted(CORPUS_DIR.glob("*.jsonl"))
+    shipped = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
+    assert shipped["corpus"] == [path.name for path in files], "run `make move-model`"
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in files)).hexdigest()
+    assert shipped["corpus_sha256"] == digest, "the move corpus changed: run `make move-model`"
 
 
 def test_on_the_dev_set_few_moves_are_stored_as_answers_and_few_answers_lost() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.dialogs.move_model import CORPUS_DIR as MOVE_CORPUS
 from bot.nlu.dedupe import NearDuplicates, skeleton
 from bot.nlu.labels import DisputeCatalog, Intent, split_label
 from bot.nlu.normalize import normalize_text
@@ -80,6 +81,23 @@ def test_no_evaluation_message_is_in_the_training_data(settings: Settings) -> No
     for path in sorted((Path(__file__).parent / "data").rglob("*.jsonl")):
         if not path.name.startswith(("nlu_", "public_")):
             continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            text = normalize_text(json.loads(line)["text"]) if line.strip() else ""
+            if len(skeleton(text)) >= 6 and near.seen(text, remember=False):
+                leaked.append(f"{path.name}:{number}")  # never the text: sealed sets stay unread
+    assert not leaked, f"run scripts/decontaminate_corpus.py; near-copies of {leaked}"
+
+
+def test_no_move_evaluation_reply_is_in_the_move_corpus() -> None:
+    """The learned move reader never trained on a dev or sealed reply (of six characters or more:
+    "上一步" and "转人工" are formulae everyone writes)."""
+    near = NearDuplicates()
+    for path in sorted(MOVE_CORPUS.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                near.seen(normalize_text(json.loads(line)["text"]))
+    leaked = []
+    for path in sorted((Path(__file__).parent / "data").rglob("moves_*.jsonl")):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             text = normalize_text(json.loads(line)["text"]) if line.strip() else ""
             if len(skeleton(text)) >= 6 and near.seen(text, remember=False):

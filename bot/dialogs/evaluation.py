@@ -12,10 +12,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bot.dialogs import extract, parsing
 from bot.dialogs.flows.report import empty_answer
+from bot.dialogs.move_model import MoveModel
 from bot.dialogs.moves import MoveKind, read_move
 from bot.nlu.labels import Intent
 
@@ -68,13 +69,18 @@ class MoveScore:
         }
 
 
-def score_moves(items: list[dict[str, Any]], intents: dict[str, Intent | None] | None = None) -> MoveScore:
+def score_moves(
+    items: list[dict[str, Any]],
+    intents: dict[str, Intent | None] | None = None,
+    *,
+    learned: MoveModel | Literal["shipped"] | None = "shipped",
+) -> MoveScore:
     result = MoveScore()
     for item in items:
         if item.get("kind") != "move":
             continue
         intent = (intents or {}).get(item["text"])
-        move = read_move(item["text"], item["pending"], intent)
+        move = read_move(item["text"], item["pending"], intent, learned=learned, known=item.get("known"))
         predicted = move.kind.value if move else "answer"
         if move is not None and move.kind is MoveKind.CORRECTION and move.slot == item["pending"]:
             predicted = "answer"  # correcting the answer being given is answering

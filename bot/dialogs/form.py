@@ -185,7 +185,7 @@ async def step(form: Form, turn: Turn, state: ConversationState) -> Step | None:
     if not text and turn.inbound.location is None:
         return None
     move_at = "phone_offer" if state.form.offered is not None and pending == "phone" else pending
-    move = read_move(text, move_at, turn.nlu.intent) if text else None
+    move = read_move(text, move_at, turn.nlu.intent, known=state.slots) if text else None
     if move is not None:
         return await _move(form, turn, state, pending, move)
     if pending == CONSENT:
@@ -330,5 +330,8 @@ def _correct(form: Form, turn: Turn, state: ConversationState, pending: str, mov
 def _corrected_value(old: Any, move: Move) -> str | None:
     """The new value; "对方不是602，是702" changes only that part of "楼上602住户"."""
     if move.replaced and move.value and isinstance(old, str) and move.replaced in old:
+        rest = old.replace(move.replaced, "", 1).strip()
+        if rest and rest in move.value:
+            return move.value  # "是阳光花园6栋，不是5栋": the new value is whole already
         return old.replace(move.replaced, move.value, 1)
     return move.value

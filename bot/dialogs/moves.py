@@ -3,19 +3,24 @@
 A resident at "对方是谁？" may correct an earlier answer ("地址说错了，是6栋"), change their mind
 ("算了不登记了"), say they only want to ask, decline an optional detail ("电话就不留了"), ask
 something on the side, go back a step, or ask for a person. ``read_move`` tells which, so that
-the text of a move is never stored as an answer. Rules, not the NLU: these phrases are short,
-formulaic and must work when the NLU is down; the NLU's intent is used where it is given.
-The labelling rules are docs/labelling-moves.md; the dev and sealed sets score this module.
+the text of a move is never stored as an answer. Rules read first (the usual wordings); the
+learned model of ``move_model`` then keeps or vetoes what they saw and catches the wordings no
+rule lists. Both run in this process, so the form works when the NLU is down; the NLU's intent
+is used where it is given. The labelling rules are docs/labelling-moves.md; the dev and sealed
+sets score this module.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Literal
 
-from bot.dialogs import parsing
+from bot.dialogs import move_model, parsing
 from bot.dialogs.extract import occurred, other_party, place
+from bot.dialogs.move_model import ANSWER, MoveModel
 from bot.nlu.labels import Intent
 
 
@@ -65,14 +70,21 @@ _STRONG_WRONG = re.compile(r"说错|写错|打错|填错|搞错|弄错|记错|�
 _ADDITION = re.compile(r"补充|补一句|补一下|再补|还要补|漏了|忘了说|还有一点|另外还有")
 # "对方写前夫的妈吧", "电话换成…": a detail named with a new value, no word of error.
 _RENAME = re.compile(
-    rf"(?:{SLOT_WORDS['place']}|{SLOT_WORDS['occurred']}|{SLOT_WORDS['other_party']}|{SLOT_WORDS['name']}|{SLOT_WORDS['phone']}|{SLOT_WORDS['dispute_type']})(?:那里|那一项|那栏|那块|一栏)?(?:就)?(?:写|填|改|换|记)(?:成|为|作)?"
+    rf"(?:{SLOT_WORDS['place']}|{SLOT_WORDS['occurred']}|{SLOT_WORDS['other_party']}|{SLOT_WORDS['name']}|{SLOT_WORDS['phone']}|{SLOT_WORDS['dispute_type']})(?:那里|那一项|那栏|那块|一栏)?(?:就)?(?:写|填|改|换|记)(?:成|为|作)?(?!得)"
 )
 # "改5 对方是老汤烧烤", "改3": the summary's numbered form with or without the new value.
 _FIX_NUMBER = re.compile(r"^(?:改|修改|更改|改一下|改第)\s*([1-9])\s*(?:项|个|条)?")
 # "对方不是602，是702" / "不是5栋是6栋": a swap with both values.
 _SWAP = re.compile(r"不是(?P<old>[^，,。；;是]{1,20})[，,。 ；;]*(?:而)?是(?P<new>[^，,。；;！!?？]{1,30})")
+# "是6栋不是5栋": the same swap, the new value first.
+_SWAP_BACK = re.compile(
+    r"是(?P<new>[^，,。；;是不]{1,20})[，,。 ；;]*(?:而)?不是(?P<old>[^，,。；;！!?？]{1,30})"
+)
 _NEW_VALUE = re.compile(
     r"(?:应该是|其实是|改成|改为|换成|更正为|更正成|改到|写成|写|填|是|为|叫|在)[:：]?\s*(?P<value>[^，,。；;！!?？]{1,40})"
+)
+_CORRECTED_VALUE = re.compile(
+    r"(?:应该是|其实是|改成|改为|换成|更正为|更正成|改到|写成)[:：]?\s*(?P<value>[^，,。；;！!?？]{1,40})"
 )
 _NUMBERED = re.compile(r"第\s*([1-9])\s*(?:条|项|个|点|行|处)")
 
@@ -90,7 +102,7 @@ _CANCEL = re.compile(
     r"|改天再(?:说|弄|登记|报)|回头再(?:说|弄|登记|报)"
 )
 _DECLINE = re.compile(
-    r"不(?:想|愿|愿意|方便|能|好|便|用)(?:留|说|告诉|透露|给|写|填|提供)|(?:就|先)?不(?:留|说|讲|给|写|填)(?:了|吧|啦)"
+    r"不(?:想|愿|愿意|方便|能|好|便|用)(?:留|说|告诉|透露|给|写|填|提供)|(?:就|先)?不(?:留|说|讲|给|写|填)(?:了|吧|啦)|(?:名字|姓名|电话|号码|手机)(?:我)?(?:就)?不报"
     r"|^不(?:留|说|讲|给|写|填)$|能不能不|可以不|能不|不给(?:电话|号码)|不留(?:电话|号码|手机|名字|姓名|名)|保密"
     r"|(?:电话|号码|手机|名字|姓名|时间|对方)(?:就|是谁就)?(?:不留|不说|不给|不写|不填|不提供|算了|免了|就算了|不用了|不必了)"
     r"|这个(?:我)?(?:就)?(?:先)?不(?:想|方便)?(?:说|讲|给|写|填)|没有?(?:电话|手机)|不用了吧|就不用了"
@@ -120,7 +132,7 @@ _EXTRACTORS = {"place": place, "occurred": occurred, "other_party": other_party}
 
 
 def _swap_value(text: str) -> tuple[str | None, str | None]:
-    match = _SWAP.search(text)
+    match = _SWAP.search(text) or _SWAP_BACK.search(text)
     if not match:
         return None, None
     return match.group("old").strip(), match.group("new").strip()
@@ -162,7 +174,12 @@ def _new_value(text: str, slot: str | None) -> str | None:
     if renamed:
         tail = tail[renamed.end() :]
     tail = tail.strip(" ：:，,。.")
-    match = _NEW_VALUE.match(tail) or (None if renamed or fixed else _NEW_VALUE.search(tail))
+    # "应改为邻里纠纷，主要是…": a word of correcting carries the new value; else the last "是…"
+    # ("写得不太对，少了单元号，是5号楼2单元").
+    later = None
+    if not (renamed or fixed):
+        later = _CORRECTED_VALUE.search(tail) or next(reversed(list(_NEW_VALUE.finditer(tail))), None)
+    match = _NEW_VALUE.match(tail) or later
     value = match.group("value") if match else tail
     value = re.sub(r"^(?:的|了|啊|呀|哈|是)+|(?:吧|啊|呀|哈)$", "", value.strip(" ：:，,。."))
     return value or None
@@ -176,14 +193,69 @@ def _not_register(text: str) -> MoveKind | None:
     return MoveKind.ONLY_ASK if asks else MoveKind.CANCEL
 
 
-def read_move(text: str, pending: str | None, intent: Intent | None = None) -> Move | None:
+def read_move(
+    text: str,
+    pending: str | None,
+    intent: Intent | None = None,
+    *,
+    learned: MoveModel | Literal["shipped"] | None = "shipped",
+    known: Mapping[str, object] | None = None,
+) -> Move | None:
     """The repair move a reply makes at the question ``pending`` (a slot name, "consent" or
-    "summary"), or None when it is (or may be) an answer."""
+    "summary"), or None when it is (or may be) an answer.
+
+    The rules read first; the learned model (``move_model``) then keeps or vetoes what they
+    saw, and catches the moves worded in ways the rules do not know."""
     stripped = text.strip()
     if not stripped:
         return None
     if pending in _YES_NO_PENDING and (parsing.is_yes(stripped) or parsing.is_no(stripped)):
         return None  # "不是" / "不同意" answer the question
+    rule = rule_move(stripped, pending, intent)
+    model = move_model.shipped() if learned == "shipped" else learned
+    judged = (
+        model.judge(stripped, pending, rule.kind.value if rule else ANSWER) if model and pending else None
+    )
+    if model is None or judged is None:
+        move = rule
+    elif rule is not None:
+        move = None if judged[ANSWER] >= model.veto else rule
+    else:
+        kind, likelihood = max(((k, p) for k, p in judged.items() if k != ANSWER), key=lambda kp: kp[1])
+        move = _learned_move(MoveKind(kind), stripped, pending) if likelihood >= model.threshold else None
+    return _placed(move, known or {})
+
+
+def _placed(move: Move | None, known: Mapping[str, object]) -> Move | None:
+    """ "是东头那家，不是西头": the detail that held the replaced words is the one corrected, when
+    no detail was named."""
+    if move is None or move.kind is not MoveKind.CORRECTION or not move.replaced:
+        return move
+    if move.slot not in (None, "description"):
+        return move
+    holders = [slot for slot, value in known.items() if isinstance(value, str) and move.replaced in value]
+    details = [slot for slot in holders if slot != "description"]
+    if len(details) == 1:
+        return replace(move, slot=details[0])
+    # Only the story holds them: the form changes just those words in it.
+    return replace(move, slot="description") if holders == ["description"] else move
+
+
+def _learned_move(kind: MoveKind, text: str, pending: str | None) -> Move | None:
+    """A move the model saw and the rules did not: the same readers find its detail and value."""
+    if kind is MoveKind.DECLINE and pending not in _DECLINABLE:
+        return None  # nothing to decline at the type, the consent or the summary
+    if kind is not MoveKind.CORRECTION:
+        return Move(kind)
+    slot = _slot_named(text, pending)
+    value = _new_value(text, slot if slot and not slot.startswith("#") else None)
+    # No detail named: ``_placed`` may find the one holding the replaced words; otherwise the
+    # form shows the summary and asks which to change (never a guess over the resident's story).
+    return Move(MoveKind.CORRECTION, slot, value, _swap_value(text)[0])
+
+
+def rule_move(stripped: str, pending: str | None, intent: Intent | None = None) -> Move | None:
+    """What the rules alone make of a reply (also a feature of the learned model)."""
     if _BACK.search(stripped) and len(stripped) <= 12:
         return Move(MoveKind.BACK)
     not_register = _not_register(stripped)
@@ -219,7 +291,7 @@ def _correction(text: str, pending: str | None, question: bool) -> Move | None:
     wrong = _CORRECTION.search(text)
     addition = _ADDITION.search(text)
     renamed = _RENAME.search(text)
-    swap = _SWAP.search(text)
+    swap = _SWAP.search(text) or _SWAP_BACK.search(text)
     numbered = _NUMBERED.search(text)
     if not (wrong or addition or renamed or swap or numbered):
         return None
