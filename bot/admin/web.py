@@ -89,6 +89,9 @@ async def require_account(request: Request) -> Account:
     account = await current_account(request)
     if account is None:
         raise SignedOut
+    if account.is_reviewer:
+        # The reviewer's menu shows how many submitted FAQs wait for them, on every page.
+        request.state.awaiting_review = await request.app.state.runtime.faq_library.awaiting_review()
     return account
 
 
@@ -183,6 +186,8 @@ def render(
             "flashes": flashes,
             "when": _local(zone),
             "path": request.url.path,
+            "awaiting_review": getattr(request.state, "awaiting_review", 0),
+            "listing": request.query_params.get("status", ""),
             **context,
         }
     )

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -168,6 +168,14 @@ class Library:
         return self._tokenizer
 
     # --- reading ---
+
+    async def awaiting_review(self) -> int:
+        """How many FAQs a volunteer has submitted and no reviewer has decided on yet."""
+        async with reading(self._sessions) as session:
+            count = await session.scalar(
+                select(func.count()).select_from(FaqEntry).where(FaqEntry.status == "review")
+            )
+        return int(count or 0)
 
     async def list(
         self,

@@ -370,3 +370,25 @@ async def test_reviewers_manage_accounts_and_read_the_audit_log(console: Console
     ]
     # newest first: deactivated, signed in again (a role change ended the session), role, signed in
     assert labels[:4] == ["修改账号", "登录", "修改账号", "登录"]
+
+
+def _awaiting(page: str) -> int:
+    link = re.search(r'id="awaiting-review"[^>]*>待审核(?: <span class="count">(\d+)</span>)?</a>', page)
+    assert link is not None, "the reviewer's menu has no 待审核 entry"
+    return int(link.group(1) or 0)
+
+
+async def test_the_reviewers_menu_counts_the_faqs_waiting_for_review(console: Console) -> None:
+    volunteer = await console.signed_in(Role.VOLUNTEER)
+    reviewer = await console.signed_in(Role.REVIEWER)
+    before = _awaiting((await reviewer.get("/admin/misses")).text)
+    slug = await _create(volunteer, f"待审核计数{uuid.uuid4().hex[:6]}")
+    await volunteer.get(f"/admin/faq/{slug}")
+    await volunteer.post(f"/admin/faq/{slug}", _form("待审核计数", base="1", action="submit"))
+    assert 'id="awaiting-review"' not in (await volunteer.get("/admin")).text  # reviewers' work only
+    assert _awaiting((await reviewer.get("/admin/misses")).text) == before + 1
+    waiting = await reviewer.get("/admin", status="review")
+    assert f"/admin/faq/{slug}" in waiting.text
+    await reviewer.get(f"/admin/faq/{slug}")
+    await reviewer.post(f"/admin/faq/{slug}", _form("待审核计数", base="2", action="publish"))
+    assert _awaiting((await reviewer.get("/admin")).text) == before
