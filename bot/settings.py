@@ -99,7 +99,7 @@ class Settings(BaseSettings):
         0.5, ge=0, le=1, description="Danger model's alarm probability from which it alone raises an alarm"
     )
     nlu_ask_threshold: float = Field(
-        0.11,
+        0.14,
         ge=0,
         le=1,
         description="Danger model's alarm probability from which the bot asks whether the resident is safe",

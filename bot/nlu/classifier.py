@@ -46,7 +46,7 @@ class RiskThresholds:
     #: The danger model's ``alarm`` probability from which it raises an alarm on its own.
     alarm: float = 0.5
     #: The bot asks whether the resident is safe from this ``alarm`` probability ...
-    ask: float = 0.11
+    ask: float = 0.14
     #: ... or from this ``check`` probability. Low on purpose: a caring question costs a calm
     #: resident one reply; a missed danger costs more. (The model's ``check`` class is the noisier
     #: of the two, so it needs more evidence than ``alarm`` does.)
