@@ -4,13 +4,13 @@ docs/labelling-moves.md."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from bot.cli_scoring import run_scoring
 from bot.dialogs.evaluation import read_items, score_extraction, score_moves
 from bot.logs import configure_logging
 from bot.nlu.labels import Intent
@@ -24,10 +24,10 @@ dialog_app = typer.Typer(
 
 def _intents(texts: list[str], settings: Settings) -> dict[str, Intent | None]:
     async def run() -> dict[str, Intent | None]:
-        async with nlu_runtime(settings, start_if_unreachable=True) as nlu:
+        async with nlu_runtime(settings, start_if_unreachable=True, train_if_stale=False) as nlu:
             return {text: (await nlu.classifier.classify(text)).intent for text in texts}
 
-    return asyncio.run(run())
+    return run_scoring(run())
 
 
 @dialog_app.command("eval")

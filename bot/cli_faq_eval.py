@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from bot.cli_scoring import run_scoring
 from bot.faq.evaluate import EvalFileError, Outcome, Question, answer, format_report, read_questions, score
 from bot.faq.files import FaqFileError, load_directory
 from bot.faq.index import FaqIndex
@@ -23,14 +23,14 @@ from bot.settings import Settings
 
 def _with_nlu(index: FaqIndex, questions: list[Question], settings: Settings) -> list[Outcome]:
     async def run() -> list[Outcome]:
-        async with nlu_runtime(settings, start_if_unreachable=True) as nlu:
+        async with nlu_runtime(settings, start_if_unreachable=True, train_if_stale=False) as nlu:
             outcomes = []
             for q in questions:
                 c = await nlu.classifier.classify(q.text)
                 outcomes.append(answer(index, q, text=c.text, dispute_type=c.dispute_type))
             return outcomes
 
-    return asyncio.run(run())
+    return run_scoring(run())
 
 
 def _without_nlu(index: FaqIndex, questions: list[Question], settings: Settings) -> list[Outcome]:

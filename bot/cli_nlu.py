@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from bot.cli_scoring import run_scoring
 from bot.logs import configure_logging
 from bot.nlu.classifier import Classification
 from bot.nlu.evaluation import Predicted, format_report, read_gold, score, withhold_texts
@@ -109,14 +110,14 @@ def eval_command(
     codes = list(DisputeCatalog.load(settings.knowledge_dir).codes)
 
     async def run() -> list[Predicted]:
-        async with nlu_runtime(settings, start_if_unreachable=True) as nlu:
+        async with nlu_runtime(settings, start_if_unreachable=True, train_if_stale=False) as nlu:
             results = [await nlu.classifier.classify(g.text) for g in gold]
         return [
             Predicted(r.intent.value if r.intent else None, r.dispute_type, r.urgent, r.risk.value)
             for r in results
         ]
 
-    report = score(gold, asyncio.run(run()), codes)
+    report = score(gold, run_scoring(run()), codes)
     if "sealed" in file.resolve().parts:
         report = withhold_texts(report)  # scored once, never read: no texts to tune to
     typer.echo(

@@ -115,3 +115,22 @@ def test_find_python310_fails_with_a_clear_message() -> None:
     assert bogus.returncode == 1 and "not a Python 3.10" in bogus.stderr
     none = subprocess.run([str(script)], capture_output=True, text=True, env={"PATH": "/nonexistent"})
     assert none.returncode == 1 and "needs Python 3.10" in none.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["nlu", "eval", "tests/data/nlu_dev.jsonl"],
+        ["dialog", "eval", "tests/data/moves_dev.jsonl"],
+        ["faq", "eval", "tests/data/faq_dev.jsonl", "--nlu"],
+    ],
+)
+def test_an_evaluation_scores_the_model_on_disk_and_never_trains_one(
+    args: list[str], settings: Settings, tmp_path: Path
+) -> None:
+    """Training when the data changed would score a model the figures do not name (and could
+    score data the set was meant to judge): with no model for the data as it is, it stops."""
+    result = run_bot(args, settings, BOT_MODEL_DIR=str(tmp_path), BOT_NLU_URL="")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "make model" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing was trained

@@ -15,7 +15,7 @@ from bot.nlu.cache import ParseCache
 from bot.nlu.classifier import Classifier, Parser, RiskThresholds
 from bot.nlu.client import RasaClient, RasaPool
 from bot.nlu.server import ManagedRasaServer, free_port
-from bot.nlu.training import train
+from bot.nlu.training import current_model, train
 from bot.nlu.urgent import UrgentRules
 from bot.settings import Settings
 
@@ -56,8 +56,11 @@ def pool_for(settings: Settings, urls: tuple[str, ...], token: str | None) -> Ra
     )
 
 
-async def start_managed_server(settings: Settings, *, port: int | None = None) -> ManagedRasaServer:
-    model = train(settings).model  # a no-op when the model is current
+async def start_managed_server(
+    settings: Settings, *, port: int | None = None, train_if_stale: bool = True
+) -> ManagedRasaServer:
+    # Training is a no-op when the model is current.
+    model = train(settings).model if train_if_stale else current_model(settings)
     server = ManagedRasaServer(
         rasa_venv=settings.rasa_venv,
         model_path=model,
@@ -70,9 +73,14 @@ async def start_managed_server(settings: Settings, *, port: int | None = None) -
     return server
 
 
-async def start_managed_servers(settings: Settings, count: int) -> list[ManagedRasaServer]:
+async def start_managed_servers(
+    settings: Settings, count: int, *, train_if_stale: bool = True
+) -> list[ManagedRasaServer]:
     """``count`` servers of the same model, on consecutive free ports, started side by side."""
-    train(settings)  # once, before the servers race for it
+    if train_if_stale:
+        train(settings)  # once, before the servers race for it
+    else:
+        current_model(settings)
     ports: list[int] = []
     for i in range(count):
         port = free_port(settings.nlu_port + i)
@@ -80,7 +88,8 @@ async def start_managed_servers(settings: Settings, count: int) -> list[ManagedR
             port = free_port()
         ports.append(port)
     results = await asyncio.gather(
-        *(start_managed_server(settings, port=p) for p in ports), return_exceptions=True
+        *(start_managed_server(settings, port=p, train_if_stale=train_if_stale) for p in ports),
+        return_exceptions=True,
     )
     servers = [r for r in results if isinstance(r, ManagedRasaServer)]
     failures = [r for r in results if isinstance(r, BaseException)]
@@ -92,13 +101,17 @@ async def start_managed_servers(settings: Settings, count: int) -> list[ManagedR
 
 
 @asynccontextmanager
-async def nlu_runtime(settings: Settings, *, start_if_unreachable: bool = False) -> AsyncIterator[NluRuntime]:
+async def nlu_runtime(
+    settings: Settings, *, start_if_unreachable: bool = False, train_if_stale: bool = True
+) -> AsyncIterator[NluRuntime]:
     """The NLU for one process.
 
     With ``BOT_NLU_URL`` set the bot uses those servers and never starts its own: when they do not
     answer, /readyz says so and residents get the numbered menu (and the rule tier's alarms). Only
     one-off commands (``start_if_unreachable``: classify, eval, benchmarks) start a managed server
-    instead. Without ``BOT_NLU_URL`` the bot manages ``BOT_NLU_REPLICAS`` servers.
+    instead. Without ``BOT_NLU_URL`` the bot manages ``BOT_NLU_REPLICAS`` servers, training their
+    model first when the data changed — unless ``train_if_stale`` is off (evaluations: they score
+    the model on disk, and refuse with ``StaleModel`` when it is not the data's).
     """
     token = settings.nlu_token.get_secret_value() if settings.nlu_token else None
     urls = settings.nlu_urls
@@ -112,7 +125,9 @@ async def nlu_runtime(settings: Settings, *, start_if_unreachable: bool = False)
                 urls = ()
         managed: list[ManagedRasaServer] = []
         if not urls:
-            managed = await start_managed_servers(settings, settings.nlu_replicas)
+            managed = await start_managed_servers(
+                settings, settings.nlu_replicas, train_if_stale=train_if_stale
+            )
             for server in managed:
                 stack.push_async_callback(server.stop)
             urls = tuple(s.url for s in managed)

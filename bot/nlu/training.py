@@ -75,6 +75,19 @@ def fingerprint(project_dir: Path, config: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+class StaleModel(RuntimeError):
+    """No model was trained on the data as it is now, and the caller must not train one."""
+
+
+def current_model(settings: Settings) -> Path:
+    """The model of the data as it is, never training one (scores describe the model on disk:
+    an evaluation that trained whenever the data changed could score data it was meant to judge)."""
+    path = model_path(settings)
+    if not path.exists():
+        raise StaleModel(f"no NLU model for the training data as it is now ({path.name}): run `make model`")
+    return path
+
+
 def model_path(settings: Settings, config: Path | None = None) -> Path:
     config = config or settings.nlu_project_dir / "config.yml"
     return settings.model_dir / f"nlu-{fingerprint(settings.nlu_project_dir, config)}.tar.gz"
