@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.dialogs.evaluation import read_items, score_moves
-from bot.dialogs.move_model import CORPUS_DIR, WEIGHTS_FILE, MoveModel, features, fit
+from bot.dialogs.move_model import CLASSES, CORPUS_DIR, WEIGHTS_FILE, MoveModel, features, fit
 from bot.dialogs.moves import rule_move
 
 DEV = Path("tests/data/moves_dev.jsonl")
@@ -52,7 +52,7 @@ def main() -> int:
     batches = {path.name: [item for item in read_items(path) if item.get("kind") == "move"] for path in files}
     corpus = [item for batch in batches.values() for item in batch]
     dev = [item for item in read_items(DEV) if item.get("kind") == "move"]
-    classes = tuple(_classes())
+    classes = CLASSES
     # Each batch judged by a model trained on the others: how the model fares on a writer it has
     # not read. The thresholds are chosen on these and on the dev set together.
     crossed = [
@@ -90,12 +90,6 @@ def main() -> int:
     )
     print(f"wrote {WEIGHTS_FILE} ({WEIGHTS_FILE.stat().st_size // 1024} KiB)")
     return 0
-
-
-def _classes() -> list[str]:
-    from bot.dialogs.move_model import CLASSES
-
-    return list(CLASSES)
 
 
 if __name__ == "__main__":

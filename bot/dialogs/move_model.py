@@ -37,12 +37,12 @@ _DETAILS = {
 }
 
 
+#: Length buckets of a reply: "是", "上一步", a short answer, a sentence, a story.
+_LENGTHS = ((2, "xs"), (5, "s"), (10, "m"), (20, "l"))
+
+
 def _length(n: int) -> str:
-    return (
-        next(label for limit, label in ((2, "xs"), (5, "s"), (10, "m"), (20, "l")) if n <= limit)
-        if n <= 20
-        else "xl"
-    )
+    return next((label for limit, label in _LENGTHS if n <= limit), "xl")
 
 
 def features(text: str, pending: str | None, rule: str) -> list[str]:
